@@ -1,0 +1,499 @@
+//! Decode one CloudTrail log file: gunzip, hash, and locate every record exactly.
+//!
+//! This crate owns the first step after reading a file's bytes. It inflates exactly
+//! one gzip member (trailing bytes make the file invalid, as `aws cloudtrail
+//! validate-logs` treats them), computes the SHA-256 of the uncompressed bytes (the
+//! value CloudTrail's digest files sign), validates the JSON, and records the byte
+//! span of every element of the top-level `Records` array together with its
+//! `eventTime`. Nothing is re-serialised: a [`DecodedFile`] is the original bytes plus
+//! offsets, and [`Frame`] holds the text around the records so that the file can be
+//! reassembled byte for byte.
+//!
+//! Main types: [`DecodeOptions`], [`DecodedFile`], [`Frame`], [`DecodeError`]; the
+//! span scanner is in [`json`] and the `eventTime` codec in [`time`].
+//!
+//! ```
+//! use trailpack_decode::{decode_file, DecodeOptions, Encoding};
+//!
+//! let text = br#"{"Records":[{"eventVersion":"1.08","eventTime":"2021-01-01T00:00:00Z"}]}"#;
+//! let file = decode_file(text, Encoding::Plain, &DecodeOptions::default()).unwrap();
+//! assert_eq!(file.records.len(), 1);
+//! assert_eq!(file.record(0), &text[12..text.len() - 2]);
+//! let mut rebuilt = Vec::new();
+//! file.frame().assemble((0..1).map(|i| file.record(i)), &mut rebuilt);
+//! assert_eq!(rebuilt, text);
+//! ```
+
+pub mod json;
+pub mod time;
+
+use std::io::Read;
+use std::ops::Range;
+
+use sha2::{Digest, Sha256};
+
+use crate::json::{Scanner, SyntaxError, ValueKind};
+
+/// Default limit on a file's uncompressed size: 256 MiB. CloudTrail files are a few
+/// MB at most; the limit stops gzip bombs.
+pub const DEFAULT_MAX_FILE_BYTES: usize = 256 << 20;
+/// Default limit on one record's size: 1 MiB. CloudTrail caps events at 256 KB.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+/// Default limit on JSON nesting depth, counting the file's own object and array.
+pub const DEFAULT_MAX_DEPTH: usize = 128;
+
+/// Limits applied while decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Largest accepted uncompressed file, in bytes.
+    pub max_file_bytes: usize,
+    /// Largest accepted record, in bytes.
+    pub max_record_bytes: usize,
+    /// Deepest accepted nesting of objects and arrays.
+    pub max_depth: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// How a file's bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// One gzip member (`.json.gz`).
+    Gzip,
+    /// Uncompressed JSON (`.json`).
+    Plain,
+}
+
+/// Why a file could not be decoded. Each message is one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Zero bytes.
+    #[error("empty file (0 bytes)")]
+    EmptyFile,
+    /// A `.gz` file without the gzip magic bytes.
+    #[error("not gzip data (no gzip header)")]
+    NotGzip,
+    /// The deflate stream or gzip trailer is damaged or cut short.
+    #[error("corrupt gzip data: {0}")]
+    CorruptGzip(String),
+    /// Bytes after the single gzip member.
+    #[error("{0} trailing bytes after the gzip member")]
+    TrailingBytes(usize),
+    /// Uncompressed content exceeds [`DecodeOptions::max_file_bytes`].
+    #[error("uncompressed size exceeds the {limit} byte limit")]
+    FileTooLarge {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// Uncompressed content is empty.
+    #[error("no content (uncompressed size 0)")]
+    EmptyContent,
+    /// Content is not UTF-8.
+    #[error("not UTF-8 text (invalid byte at offset {offset})")]
+    NotUtf8 {
+        /// Offset of the first invalid byte.
+        offset: usize,
+    },
+    /// Content is not valid JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[from] SyntaxError),
+    /// Valid JSON without a top-level `{"Records": [...]}`.
+    #[error("not a CloudTrail log file: {0}")]
+    NoRecords(&'static str),
+    /// An element of `Records` that is not an object.
+    #[error("record {index} is not a JSON object")]
+    RecordNotObject {
+        /// Index within `Records`.
+        index: usize,
+    },
+    /// A record larger than [`DecodeOptions::max_record_bytes`].
+    #[error("record {index} is {size} bytes, over the {limit} byte limit")]
+    RecordTooLarge {
+        /// Index within `Records`.
+        index: usize,
+        /// The record's size.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A record that is not a CloudTrail event (for example an S3 event notification).
+    #[error("record {index} is not a CloudTrail event: {reason}")]
+    NotCloudTrail {
+        /// Index within `Records`.
+        index: usize,
+        /// What is missing or wrong.
+        reason: String,
+    },
+}
+
+/// One element of `Records`: where it is and when it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSpan {
+    /// Byte range of the record object in [`DecodedFile::bytes`].
+    pub span: Range<usize>,
+    /// `eventTime` in microseconds since the Unix epoch, when it parses.
+    pub event_time: Option<i64>,
+}
+
+/// A decoded log file: its uncompressed bytes, their hash, and its records' spans.
+#[derive(Debug, Clone)]
+pub struct DecodedFile {
+    /// The uncompressed bytes, exactly as CloudTrail wrote them.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of [`DecodedFile::bytes`].
+    pub sha256: [u8; 32],
+    /// The records in file order.
+    pub records: Vec<RecordSpan>,
+    /// Offset just inside the `Records` array's `[`.
+    array_start: usize,
+}
+
+impl DecodedFile {
+    /// The bytes of record `index`.
+    pub fn record(&self, index: usize) -> &[u8] {
+        &self.bytes[self.records[index].span.clone()]
+    }
+
+    /// The text around the records.
+    pub fn frame(&self) -> Frame {
+        let text = |range: Range<usize>| {
+            // Spans fall on ASCII punctuation, so every slice is valid UTF-8.
+            String::from_utf8_lossy(&self.bytes[range]).into_owned()
+        };
+        let (Some(first), Some(last)) = (self.records.first(), self.records.last()) else {
+            return Frame {
+                prefix: text(0..self.array_start),
+                separators: Separators::Uniform(String::new()),
+                suffix: text(self.array_start..self.bytes.len()),
+            };
+        };
+        let gaps: Vec<String> = self
+            .records
+            .windows(2)
+            .map(|pair| text(pair[0].span.end..pair[1].span.start))
+            .collect();
+        let separators = match gaps.first() {
+            Some(gap) if gaps.iter().any(|g| g != gap) => Separators::Each(gaps),
+            Some(gap) => Separators::Uniform(gap.clone()),
+            None => Separators::Uniform(String::new()),
+        };
+        Frame {
+            prefix: text(0..first.span.start),
+            separators,
+            suffix: text(last.span.end..self.bytes.len()),
+        }
+    }
+}
+
+/// The text of a log file outside its records: `{"Records":[`, the separators, `]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Everything before the first record.
+    pub prefix: String,
+    /// What stands between consecutive records.
+    pub separators: Separators,
+    /// Everything after the last record.
+    pub suffix: String,
+}
+
+/// The separators between records: one string for all (the usual `,`), or each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Separators {
+    /// The same text between every pair of records.
+    Uniform(String),
+    /// The text between record `i` and `i + 1`, for every `i`.
+    Each(Vec<String>),
+}
+
+impl Frame {
+    /// Append the whole file to `out`, given its records in order.
+    pub fn assemble<'r>(&self, records: impl Iterator<Item = &'r [u8]>, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.prefix.as_bytes());
+        for (index, record) in records.enumerate() {
+            if index > 0 {
+                let separator = match &self.separators {
+                    Separators::Uniform(text) => text.as_str(),
+                    Separators::Each(texts) => texts.get(index - 1).map_or("", String::as_str),
+                };
+                out.extend_from_slice(separator.as_bytes());
+            }
+            out.extend_from_slice(record);
+        }
+        out.extend_from_slice(self.suffix.as_bytes());
+    }
+}
+
+/// Inflate one gzip member, rejecting trailing bytes and content over `max_bytes`.
+pub fn gunzip(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
+    if input.is_empty() {
+        return Err(DecodeError::EmptyFile);
+    }
+    if !input.starts_with(&[0x1f, 0x8b]) {
+        return Err(DecodeError::NotGzip);
+    }
+    // ISIZE (the last four bytes) is the uncompressed size modulo 2^32: a good
+    // capacity hint, capped so that a lying trailer cannot force a huge allocation.
+    let hint = input
+        .len()
+        .checked_sub(4)
+        .and_then(|at| input.get(at..))
+        .map_or(0, |tail| u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    let mut out = Vec::with_capacity((hint as usize).min(max_bytes) + 1);
+    let mut decoder = flate2::bufread::GzDecoder::new(input);
+    let limit = u64::try_from(max_bytes).unwrap_or(u64::MAX).saturating_add(1);
+    (&mut decoder)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::CorruptGzip(e.to_string()))?;
+    if out.len() > max_bytes {
+        return Err(DecodeError::FileTooLarge { limit: max_bytes });
+    }
+    let rest = decoder.into_inner();
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    Ok(out)
+}
+
+/// Decode a log file's stored bytes into a [`DecodedFile`].
+pub fn decode_file(
+    input: &[u8],
+    encoding: Encoding,
+    options: &DecodeOptions,
+) -> Result<DecodedFile, DecodeError> {
+    let bytes = match encoding {
+        Encoding::Gzip => gunzip(input, options.max_file_bytes)?,
+        Encoding::Plain if input.is_empty() => return Err(DecodeError::EmptyFile),
+        Encoding::Plain if input.len() > options.max_file_bytes => {
+            return Err(DecodeError::FileTooLarge {
+                limit: options.max_file_bytes,
+            });
+        }
+        Encoding::Plain => input.to_vec(),
+    };
+    decode_bytes(bytes, options)
+}
+
+/// Decode uncompressed bytes into a [`DecodedFile`].
+pub fn decode_bytes(bytes: Vec<u8>, options: &DecodeOptions) -> Result<DecodedFile, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::EmptyContent);
+    }
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(DecodeError::NotUtf8 {
+            offset: e.valid_up_to(),
+        });
+    }
+    let (records, array_start) = scan_records(&bytes, options)?;
+    let sha256 = Sha256::digest(&bytes).into();
+    Ok(DecodedFile {
+        bytes,
+        sha256,
+        records,
+        array_start,
+    })
+}
+
+/// Find the top-level `Records` array and every record in it.
+fn scan_records(
+    bytes: &[u8],
+    options: &DecodeOptions,
+) -> Result<(Vec<RecordSpan>, usize), DecodeError> {
+    let mut scanner = Scanner::new(bytes, options.max_depth);
+    if scanner.peek()? != ValueKind::Object {
+        return Err(DecodeError::NoRecords("the top level is not a JSON object"));
+    }
+    scanner.begin_object()?;
+    let mut found = None;
+    let mut first = true;
+    while let Some(key) = scanner.next_member(first)? {
+        first = false;
+        if &bytes[key] != b"\"Records\"" {
+            scanner.skip_value()?;
+            continue;
+        }
+        if found.is_some() {
+            return Err(DecodeError::NoRecords("more than one \"Records\" key"));
+        }
+        if scanner.peek()? != ValueKind::Array {
+            return Err(DecodeError::NoRecords("\"Records\" is not an array"));
+        }
+        found = Some(scan_array(&mut scanner, options)?);
+    }
+    if !scanner.at_end() {
+        return Err(SyntaxError {
+            offset: scanner.position(),
+            kind: json::SyntaxErrorKind::UnexpectedByte(bytes[scanner.position()]),
+        }
+        .into());
+    }
+    found.ok_or(DecodeError::NoRecords("no top-level \"Records\" array"))
+}
+
+fn scan_array(
+    scanner: &mut Scanner<'_>,
+    options: &DecodeOptions,
+) -> Result<(Vec<RecordSpan>, usize), DecodeError> {
+    scanner.begin_array()?;
+    let array_start = scanner.position();
+    let mut records = Vec::new();
+    let mut first = true;
+    while scanner.next_element(first)? {
+        first = false;
+        let index = records.len();
+        if scanner.peek()? != ValueKind::Object {
+            return Err(DecodeError::RecordNotObject { index });
+        }
+        let record = scan_record(scanner, index)?;
+        let size = record.span.len();
+        if size > options.max_record_bytes {
+            return Err(DecodeError::RecordTooLarge {
+                index,
+                size,
+                limit: options.max_record_bytes,
+            });
+        }
+        records.push(record);
+    }
+    Ok((records, array_start))
+}
+
+/// Validate one record and read the two members that matter before normalising:
+/// `eventVersion` (is this CloudTrail at all?) and `eventTime` (for sorting).
+fn scan_record(scanner: &mut Scanner<'_>, index: usize) -> Result<RecordSpan, DecodeError> {
+    let bytes = scanner.bytes();
+    let start = scanner.position();
+    scanner.begin_object()?;
+    let mut event_version = None;
+    let mut event_time = None;
+    let mut first = true;
+    while let Some(key) = scanner.next_member(first)? {
+        first = false;
+        let value = scanner.skip_value()?;
+        match &bytes[key] {
+            b"\"eventVersion\"" => event_version = Some(value),
+            b"\"eventTime\"" => event_time = Some(value),
+            _ => {}
+        }
+    }
+    let not_cloudtrail = |reason: String| DecodeError::NotCloudTrail { index, reason };
+    let Some(version) = event_version else {
+        return Err(not_cloudtrail("no eventVersion".into()));
+    };
+    let version = String::from_utf8_lossy(&bytes[version]);
+    if !version.starts_with("\"1.") {
+        let hint = if version.starts_with("\"2.") {
+            " (an S3 event notification?)"
+        } else {
+            ""
+        };
+        return Err(not_cloudtrail(format!(
+            "eventVersion {version} is not 1.x{hint}"
+        )));
+    }
+    let event_time = event_time
+        .and_then(|span| std::str::from_utf8(&bytes[span]).ok())
+        .filter(|token| token.starts_with('"'))
+        .and_then(json::unescape)
+        .and_then(|text| time::parse_event_time(&text));
+    Ok(RecordSpan {
+        span: start..scanner.position(),
+        event_time,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(text: &str) -> Result<DecodedFile, DecodeError> {
+        decode_file(text.as_bytes(), Encoding::Plain, &DecodeOptions::default())
+    }
+
+    #[test]
+    fn frame_captures_odd_whitespace_and_extra_keys() {
+        let text = "{ \"x\":1, \"Records\" : [ {\"eventVersion\":\"1.0\"} ,\n{\"eventVersion\":\"1.1\"},{\"eventVersion\":\"1.2\"} ] }\n";
+        let file = plain(text).unwrap();
+        assert_eq!(file.records.len(), 3);
+        let frame = file.frame();
+        assert_eq!(frame.prefix, "{ \"x\":1, \"Records\" : [ ");
+        assert_eq!(
+            frame.separators,
+            Separators::Each(vec![" ,\n".into(), ",".into()])
+        );
+        assert_eq!(frame.suffix, " ] }\n");
+        let mut out = Vec::new();
+        frame.assemble(file.records.iter().map(|r| &file.bytes[r.span.clone()]), &mut out);
+        assert_eq!(out, text.as_bytes());
+    }
+
+    #[test]
+    fn empty_records_array_round_trips() {
+        let file = plain("{\"Records\":[ ]}").unwrap();
+        assert!(file.records.is_empty());
+        let mut out = Vec::new();
+        file.frame().assemble(std::iter::empty(), &mut out);
+        assert_eq!(out, b"{\"Records\":[ ]}");
+    }
+
+    #[test]
+    fn event_time_is_parsed_for_sorting() {
+        let file = plain(r#"{"Records":[{"eventVersion":"1.08","eventTime":"2021-03-04T05:06:07Z"},{"eventVersion":"1.08"}]}"#).unwrap();
+        assert_eq!(file.records[0].event_time, Some(1_614_834_367_000_000));
+        assert_eq!(file.records[1].event_time, None);
+    }
+
+    #[test]
+    fn rejects_what_is_not_cloudtrail() {
+        let cases = [
+            ("[]", "not a CloudTrail log file: the top level is not a JSON object"),
+            ("{\"records\":[]}", "not a CloudTrail log file: no top-level \"Records\" array"),
+            ("{\"Records\":{}}", "not a CloudTrail log file: \"Records\" is not an array"),
+            ("{\"Records\":[],\"Records\":[]}", "not a CloudTrail log file: more than one \"Records\" key"),
+            ("{\"Records\":[1]}", "record 0 is not a JSON object"),
+            ("{\"Records\":[{}]}", "record 0 is not a CloudTrail event: no eventVersion"),
+            (
+                r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3"}]}"#,
+                "record 0 is not a CloudTrail event: eventVersion \"2.1\" is not 1.x (an S3 event notification?)",
+            ),
+            ("{\"Records\":[]} x", "invalid JSON: unexpected byte 0x78 at byte 15"),
+            ("{\"Records\":[", "invalid JSON: unexpected end of input at byte 12"),
+            ("", "empty file (0 bytes)"),
+        ];
+        for (text, message) in cases {
+            assert_eq!(plain(text).unwrap_err().to_string(), message, "{text}");
+        }
+        let not_utf8 = decode_bytes(b"{\"Records\":[\xff]}".to_vec(), &DecodeOptions::default());
+        assert_eq!(not_utf8.unwrap_err(), DecodeError::NotUtf8 { offset: 12 });
+    }
+
+    #[test]
+    fn record_and_file_limits_apply() {
+        let options = DecodeOptions {
+            max_record_bytes: 30,
+            max_file_bytes: 100,
+            ..DecodeOptions::default()
+        };
+        let big = format!(r#"{{"Records":[{{"eventVersion":"1.0","x":"{}"}}]}}"#, "a".repeat(20));
+        let err = decode_file(big.as_bytes(), Encoding::Plain, &options).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::RecordTooLarge {
+                index: 0,
+                size: 49,
+                limit: 30
+            }
+        );
+        let huge = " ".repeat(101);
+        let err = decode_file(huge.as_bytes(), Encoding::Plain, &options).unwrap_err();
+        assert_eq!(err, DecodeError::FileTooLarge { limit: 100 });
+    }
+}

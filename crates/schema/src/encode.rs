@@ -1,0 +1,164 @@
+//! Canonical JSON string spelling, in the two styles CloudTrail's serialiser uses.
+//!
+//! CloudTrail's Java serialiser escapes `/` as `\/` and the HTML-sensitive characters
+//! `< > & = '` as `\u003c`-style escapes; documentation examples do neither. A
+//! record's [`Style`] is guessed from its text, and any string whose spelling differs
+//! from the canonical one under that style is kept verbatim in the residual.
+
+/// Which optional escapes a record uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Style {
+    /// `/` is written `\/`.
+    pub escape_slash: bool,
+    /// `< > & = '` are written `\u003c \u003e \u0026 \u003d \u0027`.
+    pub escape_html: bool,
+}
+
+impl Style {
+    /// Guess the style from a record's text: an escape seen anywhere turns it on.
+    pub fn detect(text: &[u8]) -> Style {
+        let mut style = Style::default();
+        let mut at = 0;
+        while let Some(offset) = text[at..].iter().position(|&b| b == b'\\') {
+            let escape = &text[at + offset..];
+            match escape.get(1) {
+                Some(b'/') => style.escape_slash = true,
+                Some(b'u') if matches!(
+                    escape.get(2..6),
+                    Some(b"003c" | b"003e" | b"0026" | b"003d" | b"0027")
+                ) =>
+                {
+                    style.escape_html = true
+                }
+                _ => {}
+            }
+            at += offset + 2;
+        }
+        style
+    }
+
+    /// The style as one printable byte (the first byte of a layout).
+    pub fn to_byte(self) -> u8 {
+        b'0' + u8::from(self.escape_slash) + 2 * u8::from(self.escape_html)
+    }
+
+    /// The style written by [`Style::to_byte`].
+    pub fn from_byte(byte: u8) -> Option<Style> {
+        let bits = byte.checked_sub(b'0').filter(|b| *b < 4)?;
+        Some(Style {
+            escape_slash: bits & 1 != 0,
+            escape_html: bits & 2 != 0,
+        })
+    }
+
+    fn escapes(self, b: u8) -> bool {
+        match b {
+            b'"' | b'\\' | 0x00..=0x1f => true,
+            b'/' => self.escape_slash,
+            b'<' | b'>' | b'&' | b'=' | b'\'' => self.escape_html,
+            _ => false,
+        }
+    }
+
+    /// Whether `token` (a JSON string token with quotes) is the canonical spelling
+    /// of `value` in this style.
+    pub fn is_canonical(self, value: &str, token: &str, scratch: &mut Vec<u8>) -> bool {
+        let inner = &token.as_bytes()[1..token.len() - 1];
+        if !inner.contains(&b'\\') {
+            // No escapes: canonical unless some byte should have been escaped.
+            return !inner.iter().any(|&b| self.escapes(b));
+        }
+        scratch.clear();
+        self.write_string(value, scratch);
+        scratch.as_slice() == token.as_bytes()
+    }
+
+    /// Append `value` as a JSON string token in this style.
+    pub fn write_string(self, value: &str, out: &mut Vec<u8>) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.push(b'"');
+        let bytes = value.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if !self.escapes(b) {
+                continue;
+            }
+            out.extend_from_slice(&bytes[start..i]);
+            start = i + 1;
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'/' => out.extend_from_slice(b"\\/"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                _ => out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ]),
+            }
+        }
+        out.extend_from_slice(&bytes[start..]);
+        out.push(b'"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(style: Style, value: &str) -> String {
+        let mut out = Vec::new();
+        style.write_string(value, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn detects_the_java_style() {
+        let java = Style::detect(br#"{"a":"x\/y","b":"k\u003dv"}"#);
+        assert_eq!(
+            java,
+            Style {
+                escape_slash: true,
+                escape_html: true
+            }
+        );
+        assert_eq!(Style::detect(br#"{"a":"x/y\n"}"#), Style::default());
+        for byte in b'0'..b'4' {
+            assert_eq!(Style::from_byte(byte).unwrap().to_byte(), byte);
+        }
+        assert_eq!(Style::from_byte(b'4'), None);
+    }
+
+    #[test]
+    fn writes_each_style() {
+        let java = Style {
+            escape_slash: true,
+            escape_html: true,
+        };
+        assert_eq!(
+            write(java, "a/b<c>&='\"\\\n\u{1}é"),
+            r#""a\/b\u003cc\u003e\u0026\u003d\u0027\"\\\n\u0001é""#
+        );
+        assert_eq!(write(Style::default(), "a/b<c>"), r#""a/b<c>""#);
+    }
+
+    #[test]
+    fn canonical_check_agrees_with_writing() {
+        let mut scratch = Vec::new();
+        let java = Style {
+            escape_slash: true,
+            escape_html: false,
+        };
+        assert!(java.is_canonical("a/b", r#""a\/b""#, &mut scratch));
+        assert!(!java.is_canonical("a/b", r#""a/b""#, &mut scratch));
+        assert!(!java.is_canonical("A", r#""\u0041""#, &mut scratch));
+        assert!(Style::default().is_canonical("a/b", r#""a/b""#, &mut scratch));
+    }
+}

@@ -1,0 +1,622 @@
+//! Records to columns: [`BatchBuilder`] walks each record's exact text once.
+//!
+//! Typed values go to their columns. The record's text, with each stored value
+//! replaced by a marker byte, becomes its layout: key order, spacing, literal nulls
+//! and nesting all live there, so rebuilding is substitution. Values whose canonical
+//! spelling differs from the original go to the residual; unknown members and values
+//! of an unexpected type go to `additionalfields`, keyed by dotted path.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
+};
+use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
+use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field};
+use trailpack_decode::json::{Scanner, SyntaxError, ValueKind, unescape};
+use trailpack_decode::time::{format_event_time, parse_event_time};
+
+use crate::encode::Style;
+use crate::fields::{FieldDef, Kind, RECORD_FIELDS, schema, struct_fields};
+use crate::rebuild::Rebuilder;
+use crate::{SchemaError, marker};
+
+/// Default rows per batch; the archive writes one Parquet row group per batch.
+pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
+
+/// Builds one [`RecordBatch`] of the archive schema from exact record texts.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    root: StructNode,
+    additional: StringBuilder,
+    layout: StringBuilder,
+    residual: StringBuilder,
+    source_key: StringBuilder,
+    record_index: UInt32Builder,
+    walk: WalkState,
+    unknown_paths: BTreeSet<String>,
+    rows: usize,
+}
+
+/// Per-record buffers, reused across records.
+#[derive(Debug, Default)]
+struct WalkState {
+    layout: Vec<u8>,
+    copied: usize,
+    additional: Vec<u8>,
+    residual: Vec<u8>,
+    path: String,
+    style: Style,
+    scratch: Vec<u8>,
+    text: String,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        BatchBuilder {
+            root: StructNode::new(RECORD_FIELDS),
+            additional: StringBuilder::new(),
+            layout: StringBuilder::new(),
+            residual: StringBuilder::new(),
+            source_key: StringBuilder::new(),
+            record_index: UInt32Builder::new(),
+            walk: WalkState::default(),
+            unknown_paths: BTreeSet::new(),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no rows were appended.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Dotted paths of the unknown members seen so far.
+    pub fn unknown_paths(&self) -> &BTreeSet<String> {
+        &self.unknown_paths
+    }
+
+    /// Append one record: the exact text of one element of a file's `Records` array
+    /// (already validated by `trailpack_decode`), its file's key and its index there.
+    pub fn append(
+        &mut self,
+        record: &[u8],
+        source_key: &str,
+        record_index: u32,
+    ) -> Result<(), SchemaError> {
+        as_text(record)?;
+        let walk = &mut self.walk;
+        walk.style = Style::detect(record);
+        walk.layout.clear();
+        walk.layout.push(walk.style.to_byte());
+        walk.copied = 0;
+        walk.additional.clear();
+        walk.residual.clear();
+        walk.path.clear();
+        let mut scanner = Scanner::new(record, crate::MAX_DEPTH);
+        if scanner.peek().map_err(syntax)? != ValueKind::Object {
+            return Err(SchemaError::NotAnObject);
+        }
+        self.root
+            .walk(&mut scanner, walk, &mut self.unknown_paths)
+            .map_err(syntax)?;
+        walk.layout.extend_from_slice(&record[walk.copied..]);
+        self.layout.append_value(as_text(&walk.layout)?);
+        append_collection(&mut self.additional, b'{', &walk.additional, b'}')?;
+        append_collection(&mut self.residual, b'[', &walk.residual, b']')?;
+        self.source_key.append_value(source_key);
+        self.record_index.append_value(record_index);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Finish the batch and prove it: rebuild every row from the finished columns and
+    /// compare it with `originals` (the appended records, in order). A row that does
+    /// not match keeps its whole text in `_raw`. Returns the batch and those rows.
+    pub fn finish_verified(
+        mut self,
+        originals: &[&[u8]],
+    ) -> Result<(RecordBatch, Vec<usize>), SchemaError> {
+        if originals.len() != self.rows {
+            return Err(SchemaError::RowCount {
+                expected: self.rows,
+                found: originals.len(),
+            });
+        }
+        let mut columns: Vec<ArrayRef> = self.root.finish_children();
+        columns.push(Arc::new(self.additional.finish()));
+        columns.push(Arc::new(self.layout.finish()));
+        columns.push(Arc::new(self.residual.finish()));
+        let raw_at = columns.len();
+        columns.push(Arc::new(StringBuilder::new().finish()));
+        columns.push(Arc::new(self.source_key.finish()));
+        columns.push(Arc::new(self.record_index.finish()));
+        // Verify against a batch with an all-null `_raw` so that every row is rebuilt
+        // from the typed columns, not copied.
+        let mut raw = StringBuilder::new();
+        for _ in 0..self.rows {
+            raw.append_null();
+        }
+        columns[raw_at] = Arc::new(raw.finish());
+        let batch = RecordBatch::try_new(schema(), columns.clone())?;
+        let mut rebuilder = Rebuilder::try_new(&batch)?;
+        let mut mismatched = Vec::new();
+        let mut out = Vec::new();
+        for (row, original) in originals.iter().enumerate() {
+            out.clear();
+            let same = rebuilder.rebuild(row, &mut out).is_ok() && out.as_slice() == *original;
+            if !same {
+                mismatched.push(row);
+            }
+        }
+        if mismatched.is_empty() {
+            return Ok((batch, mismatched));
+        }
+        let mut raw = StringBuilder::new();
+        let mut next = mismatched.iter().peekable();
+        for (row, original) in originals.iter().enumerate() {
+            if next.next_if_eq(&&row).is_some() {
+                raw.append_value(as_text(original)?);
+            } else {
+                raw.append_null();
+            }
+        }
+        columns[raw_at] = Arc::new(raw.finish());
+        Ok((RecordBatch::try_new(schema(), columns)?, mismatched))
+    }
+}
+
+fn syntax(error: SyntaxError) -> SchemaError {
+    SchemaError::Syntax(error)
+}
+
+fn as_text(bytes: &[u8]) -> Result<&str, SchemaError> {
+    std::str::from_utf8(bytes).map_err(|_| SchemaError::NotUtf8)
+}
+
+fn append_collection(
+    builder: &mut StringBuilder,
+    open: u8,
+    items: &[u8],
+    close: u8,
+) -> Result<(), SchemaError> {
+    if items.is_empty() {
+        builder.append_null();
+        return Ok(());
+    }
+    let mut text = Vec::with_capacity(items.len() + 2);
+    text.push(open);
+    text.extend_from_slice(items);
+    text.push(close);
+    builder.append_value(as_text(&text)?);
+    Ok(())
+}
+
+impl WalkState {
+    /// Replace the value at `span` in the layout with `marker`.
+    fn mark(&mut self, record: &[u8], span: std::ops::Range<usize>, marker: u8) {
+        self.layout.extend_from_slice(&record[self.copied..span.start]);
+        self.layout.push(marker);
+        self.copied = span.end;
+    }
+
+    /// Keep the value at `span` in `additionalfields` under the current path + key.
+    fn keep_additional(&mut self, record: &[u8], key: &[u8], span: std::ops::Range<usize>) {
+        if !self.additional.is_empty() {
+            self.additional.push(b',');
+        }
+        self.additional.push(b'"');
+        self.additional.extend_from_slice(self.path.as_bytes());
+        self.additional.extend_from_slice(&key[1..key.len() - 1]);
+        self.additional.extend_from_slice(b"\":");
+        self.additional.extend_from_slice(&record[span.clone()]);
+        self.mark(record, span, marker::ADDITIONAL);
+    }
+
+    /// Keep the value at `span` verbatim in the residual.
+    fn keep_residual(&mut self, record: &[u8], span: std::ops::Range<usize>) {
+        if !self.residual.is_empty() {
+            self.residual.push(b',');
+        }
+        self.residual.extend_from_slice(&record[span.clone()]);
+        self.mark(record, span, marker::RESIDUAL);
+    }
+}
+
+/// Builders for one JSON object with known members.
+#[derive(Debug)]
+struct StructNode {
+    defs: &'static [FieldDef],
+    children: Vec<Node>,
+    validity: NullBufferBuilder,
+}
+
+#[derive(Debug)]
+struct ListNode {
+    element: StructNode,
+    offsets: Vec<i32>,
+    validity: NullBufferBuilder,
+}
+
+#[derive(Debug)]
+enum Node {
+    Text(StringBuilder),
+    Bool(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Struct(StructNode),
+    List(ListNode),
+}
+
+impl Node {
+    fn new(kind: Kind) -> Node {
+        match kind {
+            Kind::String | Kind::Json => Node::Text(StringBuilder::new()),
+            Kind::Bool => Node::Bool(BooleanBuilder::new()),
+            Kind::Timestamp => Node::Timestamp(TimestampMicrosecondBuilder::new()),
+            Kind::Struct(defs) => Node::Struct(StructNode::new(defs)),
+            Kind::List(defs) => Node::List(ListNode {
+                element: StructNode::new(defs),
+                offsets: vec![0],
+                validity: NullBufferBuilder::new(0),
+            }),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Node::Text(b) => b.append_null(),
+            Node::Bool(b) => b.append_null(),
+            Node::Timestamp(b) => b.append_null(),
+            Node::Struct(s) => s.append_null(),
+            Node::List(l) => {
+                l.offsets.push(*l.offsets.last().unwrap_or(&0));
+                l.validity.append_null();
+            }
+        }
+    }
+
+    fn finish(&mut self, kind: Kind) -> ArrayRef {
+        match self {
+            Node::Text(b) => Arc::new(b.finish()),
+            Node::Bool(b) => Arc::new(b.finish()),
+            Node::Timestamp(b) => Arc::new(b.finish().with_timezone("UTC")),
+            Node::Struct(s) => Arc::new(s.finish()),
+            Node::List(l) => {
+                let Kind::List(defs) = kind else {
+                    unreachable!("list nodes are built from list kinds")
+                };
+                let values = l.element.finish();
+                let offsets = std::mem::replace(&mut l.offsets, vec![0]);
+                let field = Field::new("element", DataType::Struct(struct_fields(defs)), true);
+                Arc::new(ListArray::new(
+                    Arc::new(field),
+                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    Arc::new(values),
+                    l.validity.finish(),
+                ))
+            }
+        }
+    }
+}
+
+impl StructNode {
+    fn new(defs: &'static [FieldDef]) -> StructNode {
+        StructNode {
+            defs,
+            children: defs.iter().map(|def| Node::new(def.kind)).collect(),
+            validity: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn append_null(&mut self) {
+        for child in &mut self.children {
+            child.append_null();
+        }
+        self.validity.append_null();
+    }
+
+    fn finish_children(&mut self) -> Vec<ArrayRef> {
+        self.children
+            .iter_mut()
+            .zip(self.defs)
+            .map(|(child, def)| child.finish(def.kind))
+            .collect()
+    }
+
+    fn finish(&mut self) -> StructArray {
+        let children = self.finish_children();
+        StructArray::new(struct_fields(self.defs), children, self.validity.finish())
+    }
+
+    /// Walk the object at the scanner, appending exactly one value to every child.
+    fn walk(
+        &mut self,
+        scanner: &mut Scanner<'_>,
+        walk: &mut WalkState,
+        unknown: &mut BTreeSet<String>,
+    ) -> Result<(), SyntaxError> {
+        let record = scanner.bytes();
+        let mut seen = 0u64;
+        scanner.begin_object()?;
+        let mut first = true;
+        while let Some(key) = scanner.next_member(first)? {
+            first = false;
+            let key = &record[key];
+            let index = self
+                .defs
+                .iter()
+                .position(|def| key_matches(key, def.key))
+                .filter(|&i| seen & (1 << i) == 0);
+            let Some(index) = index else {
+                let span = scanner.skip_value()?;
+                let path = format!(
+                    "{}{}",
+                    walk.path,
+                    String::from_utf8_lossy(&key[1..key.len() - 1])
+                );
+                unknown.insert(path);
+                walk.keep_additional(record, key, span);
+                continue;
+            };
+            seen |= 1 << index;
+            let def = self.defs[index];
+            walk_value(&mut self.children[index], def, key, scanner, walk, unknown)?;
+        }
+        for (index, child) in self.children.iter_mut().enumerate() {
+            if seen & (1 << index) == 0 {
+                child.append_null();
+            }
+        }
+        self.validity.append_non_null();
+        Ok(())
+    }
+}
+
+fn key_matches(raw_key: &[u8], key: &str) -> bool {
+    raw_key.len() == key.len() + 2 && &raw_key[1..raw_key.len() - 1] == key.as_bytes()
+}
+
+/// Walk one member's value into its node, or divert it when its type is unexpected.
+fn walk_value(
+    node: &mut Node,
+    def: FieldDef,
+    key: &[u8],
+    scanner: &mut Scanner<'_>,
+    walk: &mut WalkState,
+    unknown: &mut BTreeSet<String>,
+) -> Result<(), SyntaxError> {
+    let record = scanner.bytes();
+    let kind = scanner.peek()?;
+    if kind == ValueKind::Null {
+        // The literal stays in the layout; the column is null.
+        scanner.skip_value()?;
+        node.append_null();
+        return Ok(());
+    }
+    match (node, def.kind, kind) {
+        (Node::Text(builder), Kind::String, ValueKind::String) => {
+            let span = scanner.string()?;
+            let token = text_of(record, span.clone());
+            match unescape(token) {
+                Some(value) => {
+                    builder.append_value(&value);
+                    if walk.style.is_canonical(&value, token, &mut walk.scratch) {
+                        walk.mark(record, span, marker::VALUE);
+                    } else {
+                        walk.keep_residual(record, span);
+                    }
+                }
+                None => {
+                    builder.append_null();
+                    walk.keep_residual(record, span);
+                }
+            }
+        }
+        (Node::Text(builder), Kind::Json, _) => {
+            let span = scanner.skip_value()?;
+            builder.append_value(text_of(record, span.clone()));
+            walk.mark(record, span, marker::VALUE);
+        }
+        (Node::Bool(builder), _, ValueKind::Bool) => {
+            let span = scanner.skip_value()?;
+            builder.append_value(record[span.start] == b't');
+            walk.mark(record, span, marker::VALUE);
+        }
+        (Node::Timestamp(builder), _, ValueKind::String) => {
+            let span = scanner.string()?;
+            let token = text_of(record, span.clone());
+            let value = unescape(token);
+            let micros = value.as_deref().and_then(parse_event_time);
+            builder.append_option(micros);
+            let canonical = match (micros, value) {
+                (Some(micros), Some(value)) => {
+                    walk.text.clear();
+                    format_event_time(micros, &mut walk.text);
+                    walk.text == value && walk.style.is_canonical(&value, token, &mut walk.scratch)
+                }
+                _ => false,
+            };
+            if canonical {
+                walk.mark(record, span, marker::VALUE);
+            } else {
+                walk.keep_residual(record, span);
+            }
+        }
+        (Node::Struct(child), _, ValueKind::Object) => {
+            let depth = walk.path.len();
+            walk.path.push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
+            walk.path.push('.');
+            child.walk(scanner, walk, unknown)?;
+            walk.path.truncate(depth);
+        }
+        (Node::List(list), _, ValueKind::Array) if elements_are_objects(scanner)? => {
+            let depth = walk.path.len();
+            walk.path.push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
+            walk.path.push_str("[].");
+            scanner.begin_array()?;
+            let mut count = 0i32;
+            while scanner.next_element(count == 0)? {
+                list.element.walk(scanner, walk, unknown)?;
+                count += 1;
+            }
+            walk.path.truncate(depth);
+            let last = *list.offsets.last().unwrap_or(&0);
+            list.offsets.push(last + count);
+            list.validity.append_non_null();
+        }
+        (node, _, _) => {
+            // A value of an unexpected type: the column stays null and the exact text
+            // goes to `additionalfields`, where a query can still see it.
+            node.append_null();
+            let span = scanner.skip_value()?;
+            walk.keep_additional(record, key, span);
+        }
+    }
+    Ok(())
+}
+
+/// Whether every element of the array at the scanner is an object (consumes nothing).
+fn elements_are_objects(scanner: &Scanner<'_>) -> Result<bool, SyntaxError> {
+    let mut probe = scanner.clone();
+    probe.begin_array()?;
+    let mut first = true;
+    while probe.next_element(first)? {
+        first = false;
+        if probe.peek()? != ValueKind::Object {
+            return Ok(false);
+        }
+        probe.skip_value()?;
+    }
+    Ok(true)
+}
+
+fn text_of(record: &[u8], span: std::ops::Range<usize>) -> &str {
+    // Records were validated as UTF-8 by the decoder and spans fall on token edges.
+    std::str::from_utf8(&record[span]).unwrap_or("\"\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMicrosecondType;
+    use arrow_array::{Array, RecordBatch};
+
+    use super::*;
+
+    fn build(records: &[&str]) -> (RecordBatch, Vec<usize>) {
+        let mut builder = BatchBuilder::new();
+        for (index, record) in records.iter().enumerate() {
+            builder
+                .append(record.as_bytes(), "key", index as u32)
+                .unwrap();
+        }
+        let originals: Vec<&[u8]> = records.iter().map(|r| r.as_bytes()).collect();
+        builder.finish_verified(&originals).unwrap()
+    }
+
+    fn text(batch: &RecordBatch, path: &str, row: usize) -> Option<String> {
+        let mut parts = path.split('.');
+        let mut array = batch.column_by_name(parts.next().unwrap()).unwrap().clone();
+        for part in parts {
+            array = array.as_struct().column_by_name(part).unwrap().clone();
+        }
+        let array = array.as_string::<i32>();
+        array.is_valid(row).then(|| array.value(row).to_string())
+    }
+
+    #[test]
+    fn compact_java_record_goes_to_typed_columns() {
+        let record = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user\/alice","sessionContext":{"sessionIssuer":{},"attributes":{"mfaAuthenticated":"false"}}},"eventTime":"2021-01-02T03:04:05Z","userAgent":"aws-cli\/2.0 x\u003dy","requestParameters":{"bucketName":"b","n":1.50},"responseElements":null,"readOnly":true,"resources":[{"ARN":"arn:aws:s3:::b","type":"AWS::S3::Bucket"},{"accountId":"1"}]}"#;
+        let (batch, fallbacks) = build(&[record]);
+        assert!(fallbacks.is_empty());
+        assert_eq!(
+            text(&batch, "useridentity.arn", 0).as_deref(),
+            Some("arn:aws:iam::123456789012:user/alice")
+        );
+        assert_eq!(
+            text(&batch, "useridentity.sessioncontext.attributes.mfaauthenticated", 0)
+                .as_deref(),
+            Some("false")
+        );
+        assert_eq!(text(&batch, "useragent", 0).as_deref(), Some("aws-cli/2.0 x=y"));
+        assert_eq!(
+            text(&batch, "requestparameters", 0).as_deref(),
+            Some(r#"{"bucketName":"b","n":1.50}"#)
+        );
+        assert_eq!(text(&batch, "responseelements", 0), None);
+        assert_eq!(text(&batch, "additionalfields", 0), None);
+        assert_eq!(text(&batch, "_residual", 0), None);
+        let time = batch.column_by_name("eventtime").unwrap();
+        let time = time.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(time.value(0), 1_609_556_645_000_000);
+        let resources = batch.column_by_name("resources").unwrap().as_list::<i32>();
+        assert_eq!(resources.value_length(0), 2);
+        let readonly = batch.column_by_name("readonly").unwrap().as_boolean();
+        assert!(readonly.value(0));
+    }
+
+    #[test]
+    fn unknown_and_mistyped_members_go_to_additionalfields() {
+        let record = r#"{"eventVersion":"1.11","newTop":[1,2],"userIdentity":{"type":"Root","brandNew":{"a":"b"}},"readOnly":"yes","eventName":"A","eventName":"B"}"#;
+        let (batch, fallbacks) = build(&[record]);
+        assert!(fallbacks.is_empty());
+        assert_eq!(
+            text(&batch, "additionalfields", 0).as_deref(),
+            Some(
+                r#"{"newTop":[1,2],"userIdentity.brandNew":{"a":"b"},"readOnly":"yes","eventName":"B"}"#
+            )
+        );
+        assert_eq!(text(&batch, "eventname", 0).as_deref(), Some("A"));
+        assert!(batch.column_by_name("readonly").unwrap().is_null(0));
+    }
+
+    #[test]
+    fn odd_spellings_go_to_the_residual_but_stay_queryable() {
+        let record = "{ \"eventVersion\" : \"1.0\",\n \"eventName\":\"\\u0041ssume\", \"sourceIPAddress\":\"a/b\\/c\", \"eventTime\":\"2021-01-02T03:04:05.5Z\"}";
+        let (batch, fallbacks) = build(&[record]);
+        assert!(fallbacks.is_empty());
+        assert_eq!(text(&batch, "eventname", 0).as_deref(), Some("Assume"));
+        assert_eq!(text(&batch, "sourceipaddress", 0).as_deref(), Some("a/b/c"));
+        assert_eq!(
+            text(&batch, "_residual", 0).as_deref(),
+            Some(r#"["\u0041ssume","a/b\/c","2021-01-02T03:04:05.5Z"]"#)
+        );
+    }
+
+    #[test]
+    fn records_share_a_layout_when_only_values_differ() {
+        let (batch, _) = build(&[
+            r#"{"eventVersion":"1.08","eventName":"A","readOnly":true}"#,
+            r#"{"eventVersion":"1.09","eventName":"Bee","readOnly":false}"#,
+        ]);
+        assert_eq!(text(&batch, "_layout", 0), text(&batch, "_layout", 1));
+        assert_eq!(
+            text(&batch, "_layout", 0).as_deref(),
+            Some("0{\"eventVersion\":\u{1},\"eventName\":\u{1},\"readOnly\":\u{1}}")
+        );
+    }
+
+    #[test]
+    fn row_count_mismatch_is_an_error() {
+        let mut builder = BatchBuilder::new();
+        builder.append(b"{}", "key", 0).unwrap();
+        let err = builder.finish_verified(&[]).unwrap_err();
+        assert_eq!(err.to_string(), "batch has 1 rows but 0 originals were given");
+        let err = BatchBuilder::new().append(b"[]", "key", 0).unwrap_err();
+        assert_eq!(err.to_string(), "record is not a JSON object");
+    }
+}

@@ -1,0 +1,432 @@
+//! Find CloudTrail files: the S3 key grammar, directory listing and filters.
+//!
+//! This crate owns everything before a file's bytes are read. [`parse_file_name`]
+//! understands CloudTrail's object names (log, Insights and digest files, with
+//! account, region and delivery time); [`list`] walks a local tree at any level of an
+//! `AWSLogs/` layout (organisation trails included) and returns every CloudTrail
+//! file as a [`SourceFile`] keyed from `AWSLogs/` on, so the key is the same
+//! whichever directory the user points at. Other files are returned as
+//! [`Skipped`], never silently dropped. [`Filter`] selects by account, region and
+//! delivery time.
+//!
+//! ```
+//! use trailpack_source::{parse_file_name, FileKind};
+//!
+//! let name = "111122223333_CloudTrail_us-east-1_20210102T0305Z_AbCdEfGhIjKlMnOp.json.gz";
+//! let parsed = parse_file_name(name).unwrap();
+//! assert_eq!(parsed.kind, FileKind::Log);
+//! assert_eq!(parsed.account, "111122223333");
+//! assert_eq!(parsed.region, "us-east-1");
+//! assert_eq!(parsed.delivery.to_string(), "2021-01-02T03:05:00Z");
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// What a CloudTrail file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileKind {
+    /// Management and data events (`CloudTrail/`).
+    Log,
+    /// Insights events (`CloudTrail-Insight/`).
+    Insight,
+    /// Hourly digest files (`CloudTrail-Digest/`).
+    Digest,
+}
+
+/// How the file's bytes are stored, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// `.json.gz`
+    Gzip,
+    /// `.json`
+    None,
+}
+
+/// A UTC time with second precision, ordered, as in CloudTrail file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UtcTime {
+    /// Four-digit year.
+    pub year: u16,
+    /// 1 to 12.
+    pub month: u8,
+    /// 1 to 31.
+    pub day: u8,
+    /// 0 to 23.
+    pub hour: u8,
+    /// 0 to 59.
+    pub minute: u8,
+    /// 0 to 59.
+    pub second: u8,
+}
+
+impl fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+/// A time argument that is not `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]Z` or similar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid time {0:?}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z]")]
+pub struct InvalidTime(String);
+
+impl FromStr for UtcTime {
+    type Err = InvalidTime;
+
+    /// Parse `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM`, `YYYY-MM-DDTHH:MM:SS`, optionally
+    /// followed by `Z`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidTime(text.to_string());
+        let trimmed = text.strip_suffix('Z').unwrap_or(text);
+        let (date, time) = trimmed.split_once('T').unwrap_or((trimmed, "00:00:00"));
+        let number = |s: &str, digits: usize| -> Result<u16, InvalidTime> {
+            if s.len() != digits || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid());
+            }
+            s.parse().map_err(|_| invalid())
+        };
+        let mut date_parts = date.split('-');
+        let mut time_parts = time.split(':');
+        let next = |parts: &mut std::str::Split<'_, char>, digits| {
+            parts.next().map_or(Ok(0), |s| number(s, digits))
+        };
+        let value = UtcTime {
+            year: next(&mut date_parts, 4)?,
+            month: next(&mut date_parts, 2)? as u8,
+            day: next(&mut date_parts, 2)? as u8,
+            hour: next(&mut time_parts, 2)? as u8,
+            minute: next(&mut time_parts, 2)? as u8,
+            second: next(&mut time_parts, 2)? as u8,
+        };
+        if date_parts.next().is_some() || time_parts.next().is_some() || !value.is_valid() {
+            return Err(invalid());
+        }
+        Ok(value)
+    }
+}
+
+impl UtcTime {
+    fn is_valid(&self) -> bool {
+        (1..=12).contains(&self.month)
+            && (1..=31).contains(&self.day)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60
+    }
+
+    /// Parse the compact form of file names: `YYYYMMDDTHHmmZ` or `YYYYMMDDTHHmmssZ`.
+    fn from_compact(text: &str) -> Option<UtcTime> {
+        let b = text.as_bytes();
+        if !(b.len() == 14 || b.len() == 16) || b[8] != b'T' || b[b.len() - 1] != b'Z' {
+            return None;
+        }
+        let digits = |r: std::ops::Range<usize>| -> Option<u16> {
+            let s = text.get(r)?;
+            s.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| s.parse().ok())?
+        };
+        let value = UtcTime {
+            year: digits(0..4)?,
+            month: digits(4..6)? as u8,
+            day: digits(6..8)? as u8,
+            hour: digits(9..11)? as u8,
+            minute: digits(11..13)? as u8,
+            second: if b.len() == 16 { digits(13..15)? as u8 } else { 0 },
+        };
+        value.is_valid().then_some(value)
+    }
+}
+
+/// What a CloudTrail file name says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    /// Log, Insight or digest.
+    pub kind: FileKind,
+    /// The 12-digit account that owns the events.
+    pub account: String,
+    /// The region the events happened in.
+    pub region: String,
+    /// When CloudTrail delivered the file (digests: the end of the hour covered).
+    pub delivery: UtcTime,
+    /// `.json.gz` or `.json`.
+    pub compression: Compression,
+}
+
+/// Parse a CloudTrail object name (the last component of its key).
+///
+/// Logs and Insights: `<account>_CloudTrail[-Insight]_<region>_<YYYYMMDDTHHmmZ>_<id>.json.gz`;
+/// digests: `<account>_CloudTrail-Digest_<region>_<trail>_<home region>_<YYYYMMDDTHHmmssZ>.json.gz`.
+pub fn parse_file_name(name: &str) -> Option<FileName> {
+    let (stem, compression) = if let Some(stem) = name.strip_suffix(".json.gz") {
+        (stem, Compression::Gzip)
+    } else {
+        (name.strip_suffix(".json")?, Compression::None)
+    };
+    let mut parts = stem.splitn(3, '_');
+    let account = parts.next()?;
+    let kind = match parts.next()? {
+        "CloudTrail" => FileKind::Log,
+        "CloudTrail-Insight" => FileKind::Insight,
+        "CloudTrail-Digest" => FileKind::Digest,
+        _ => return None,
+    };
+    let rest = parts.next()?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (region, time) = match kind {
+        FileKind::Digest => {
+            let (region, rest) = rest.split_once('_')?;
+            let (_trail_and_home, time) = rest.rsplit_once('_')?;
+            (region, time)
+        }
+        FileKind::Log | FileKind::Insight => {
+            let (region, rest) = rest.split_once('_')?;
+            let (time, id) = rest.split_once('_')?;
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return None;
+            }
+            (region, time)
+        }
+    };
+    let region_ok = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !region_ok {
+        return None;
+    }
+    Some(FileName {
+        kind,
+        account: account.to_string(),
+        region: region.to_string(),
+        delivery: UtcTime::from_compact(time)?,
+        compression,
+    })
+}
+
+/// A CloudTrail file found under a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Where to read it.
+    pub path: PathBuf,
+    /// Its key: the path from `AWSLogs/` on (or from the source root when there is
+    /// no `AWSLogs/` component), with `/` separators.
+    pub key: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// What its name says.
+    pub name: FileName,
+}
+
+impl SourceFile {
+    /// Read the stored bytes.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        std::fs::read(&self.path)
+    }
+}
+
+/// A file under a source that is not a CloudTrail file, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Why it was not taken.
+    pub reason: String,
+}
+
+/// Why a source could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The source path does not exist or cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// The result of listing a source.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// CloudTrail files, sorted by key.
+    pub files: Vec<SourceFile>,
+    /// Everything else.
+    pub skipped: Vec<Skipped>,
+}
+
+/// The key of `path`, a file found under `root`.
+fn key_of(root: &Path, path: &Path) -> String {
+    let components: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if let Some(at) = components.iter().rposition(|c| c == "AWSLogs") {
+        return components[at..].join("/");
+    }
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    let relative: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if relative.is_empty() {
+        components.last().cloned().unwrap_or_default()
+    } else {
+        relative.join("/")
+    }
+}
+
+/// List a local source: a directory at any level of an `AWSLogs/` tree, or a file.
+pub fn list(root: &Path) -> Result<Listing, SourceError> {
+    let io_error = |path: &Path, source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::metadata(root).map_err(|e| io_error(root, e))?;
+    let mut listing = Listing::default();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(root).to_path_buf();
+            let source = e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+            io_error(&path, source)
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy();
+        let Some(parsed) = parse_file_name(&name) else {
+            listing.skipped.push(Skipped {
+                path: path.to_path_buf(),
+                reason: "not a CloudTrail file name".into(),
+            });
+            continue;
+        };
+        let size = entry.metadata().map_err(|e| io_error(path, e.into()))?.len();
+        listing.files.push(SourceFile {
+            path: path.to_path_buf(),
+            key: key_of(root, path),
+            size,
+            name: parsed,
+        });
+    }
+    listing.files.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(listing)
+}
+
+/// Select files by account, region and delivery time. Empty lists select all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Accounts to keep.
+    pub accounts: Vec<String>,
+    /// Regions to keep.
+    pub regions: Vec<String>,
+    /// Keep files delivered at or after this time.
+    pub from: Option<UtcTime>,
+    /// Keep files delivered before this time.
+    pub until: Option<UtcTime>,
+}
+
+impl Filter {
+    /// Whether `name` passes the filter.
+    pub fn matches(&self, name: &FileName) -> bool {
+        (self.accounts.is_empty() || self.accounts.contains(&name.account))
+            && (self.regions.is_empty() || self.regions.contains(&name.region))
+            && self.from.is_none_or(|from| name.delivery >= from)
+            && self.until.is_none_or(|until| name.delivery < until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_of_name() {
+        let digest = parse_file_name(
+            "111122223333_CloudTrail-Digest_eu-west-1_my_trail.v2_us-east-1_20210102T030405Z.json.gz",
+        )
+        .unwrap();
+        assert_eq!(digest.kind, FileKind::Digest);
+        assert_eq!(digest.region, "eu-west-1");
+        assert_eq!(digest.delivery.to_string(), "2021-01-02T03:04:05Z");
+        let insight = parse_file_name(
+            "111122223333_CloudTrail-Insight_us-east-1_20210102T0305Z_abcDEF0123456789.json",
+        )
+        .unwrap();
+        assert_eq!(insight.kind, FileKind::Insight);
+        assert_eq!(insight.compression, Compression::None);
+    }
+
+    #[test]
+    fn rejects_names_outside_the_grammar() {
+        for name in [
+            "README.txt",
+            ".DS_Store",
+            "111122223333_CloudTrail_us-east-1_20210102T0305Z_abc.json.zip",
+            "11112222333_CloudTrail_us-east-1_20210102T0305Z_abc.json.gz",
+            "111122223333_Other_us-east-1_20210102T0305Z_abc.json.gz",
+            "111122223333_CloudTrail_us-east-1_20211302T0305Z_abc.json.gz",
+            "111122223333_CloudTrail_US_EAST_20210102T0305Z_abc.json.gz",
+            "111122223333_CloudTrail_us-east-1_20210102T0305Z_.json.gz",
+        ] {
+            assert_eq!(parse_file_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn parses_time_arguments() {
+        let t: UtcTime = "2021-02-03".parse().unwrap();
+        assert_eq!(t.to_string(), "2021-02-03T00:00:00Z");
+        let t: UtcTime = "2021-02-03T04:05Z".parse().unwrap();
+        assert_eq!(t.to_string(), "2021-02-03T04:05:00Z");
+        for bad in ["2021-2-03", "2021-02-30T25:00", "yesterday", "2021-02-03T04:05:06:07"] {
+            assert!(bad.parse::<UtcTime>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_start_at_awslogs_whatever_the_root() {
+        let root = Path::new("/data/trail/AWSLogs/o-abc/111122223333");
+        let path = root.join("CloudTrail/us-east-1/2021/01/02/f.json.gz");
+        assert_eq!(
+            key_of(root, &path),
+            "AWSLogs/o-abc/111122223333/CloudTrail/us-east-1/2021/01/02/f.json.gz"
+        );
+        assert_eq!(
+            key_of(Path::new("/x"), Path::new("/x/a/b.json")),
+            "a/b.json"
+        );
+        assert_eq!(key_of(Path::new("/x/b.json"), Path::new("/x/b.json")), "b.json");
+    }
+
+    #[test]
+    fn filter_selects_by_every_field() {
+        let name = parse_file_name(
+            "111122223333_CloudTrail_us-east-1_20210102T0305Z_AbCdEfGhIjKlMnOp.json.gz",
+        )
+        .unwrap();
+        let mut filter = Filter::default();
+        assert!(filter.matches(&name));
+        filter.accounts = vec!["444455556666".into()];
+        assert!(!filter.matches(&name));
+        filter.accounts.push("111122223333".into());
+        filter.regions = vec!["us-east-1".into()];
+        filter.from = Some("2021-01-02T03:05".parse().unwrap());
+        filter.until = Some("2021-01-03".parse().unwrap());
+        assert!(filter.matches(&name));
+        filter.until = Some("2021-01-02T03:05".parse().unwrap());
+        assert!(!filter.matches(&name));
+    }
+}
