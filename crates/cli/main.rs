@@ -1,1 +1,260 @@
-fn main() {}
+//! `trailpack`: compact AWS CloudTrail log files into indexed, lossless Parquet
+//! archives, and get the original files back byte for byte.
+//!
+//! Exit status: 0 when all is clean, 1 when some input was quarantined (or a check
+//! found a problem), 2 on usage or fatal errors.
+
+mod args;
+mod progress;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use trailpack_archive::{FileFilter, RunReport, Stats, WriteOptions};
+
+use crate::args::{ArchiveArgs, Cli, Command, RestoreArgs, StatsArgs};
+use crate::progress::CliProgress;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("trailpack: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Archive(args) => archive(args),
+        Command::Restore(args) => restore(args),
+        Command::Stats(args) => stats(args),
+        Command::Schema => {
+            schema();
+            Ok(0)
+        }
+    }
+}
+
+fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("cannot start the thread pool")?;
+    }
+    let mut options = WriteOptions::try_new(args.partition.into(), args.zstd_level)?;
+    options.row_group_rows = args.row_group_rows;
+    options.part_bytes = args.part_mib << 20;
+    let filter = trailpack_source::Filter {
+        accounts: args.account.clone(),
+        regions: args.region.clone(),
+        from: args.from,
+        until: args.until,
+    };
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for source in &args.sources {
+        let listing = trailpack_source::list(source)?;
+        files.extend(
+            listing
+                .files
+                .into_iter()
+                .filter(|f| filter.matches(&f.name)),
+        );
+        skipped.extend(listing.skipped);
+    }
+    for skip in &skipped {
+        eprintln!(
+            "trailpack: {}: skipped: {}",
+            skip.path.display(),
+            skip.reason
+        );
+    }
+    let progress = CliProgress::new(args.quiet);
+    let mut report = trailpack_archive::archive(&args.to, files, &options, &progress)?;
+    progress.finish();
+    report.files_skipped = skipped.len() as u64;
+    report.skipped = skipped
+        .iter()
+        .map(|s| trailpack_archive::QuarantinedFile {
+            key: s.path.display().to_string(),
+            reason: s.reason.clone(),
+        })
+        .collect();
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report)?;
+        std::fs::write(path, json)
+            .with_context(|| format!("{}: cannot write the report", path.display()))?;
+    }
+    if !args.quiet {
+        print_run(&report);
+    }
+    Ok(u8::from(report.files_quarantined > 0))
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn print_run(report: &RunReport) {
+    let seconds = report.seconds.max(1e-9);
+    println!(
+        "archived {} files ({} records, {} raw, {} stored) into {} parts ({}) in {:.1} s",
+        report.files_archived,
+        report.records_out,
+        mb(report.raw_bytes_in),
+        mb(report.bytes_in),
+        report.parts_written,
+        mb(report.bytes_out),
+        report.seconds
+    );
+    if report.records_in > 0 {
+        println!(
+            "  {:.0} records/s, {:.1} MB/s uncompressed; archive bytes / stored bytes = {:.3}",
+            report.records_in as f64 / seconds,
+            report.raw_bytes_in as f64 / 1e6 / seconds,
+            report.bytes_out as f64 / report.bytes_in.max(1) as f64
+        );
+    }
+    println!(
+        "  {} already archived, {} digest files set aside, {} other files skipped",
+        report.files_already_archived, report.digest_files, report.files_skipped
+    );
+    println!(
+        "  {} files quarantined; {} records in {} files stored whole (fallback)",
+        report.files_quarantined, report.fallback_records, report.fallback_files
+    );
+}
+
+fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
+    let filter = FileFilter {
+        accounts: args.account,
+        regions: args.region,
+        from: args.from,
+        until: args.until,
+        key_prefixes: args.key,
+    };
+    let report = trailpack_archive::restore(&args.archive, &filter, &args.to, args.gzip)?;
+    println!(
+        "restored {} files ({} records, {}) under {}",
+        report.files,
+        report.records,
+        mb(report.raw_bytes),
+        args.to.display()
+    );
+    Ok(0)
+}
+
+fn stats(args: StatsArgs) -> anyhow::Result<u8> {
+    if !args
+        .archive
+        .join(trailpack_archive::manifest::COMMITS_DIR)
+        .is_dir()
+    {
+        anyhow::bail!(
+            "{}: not a trailpack archive (no commits)",
+            args.archive.display()
+        );
+    }
+    let stats = trailpack_archive::stats(&args.archive)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print_stats(&args.archive, &stats);
+    }
+    Ok(0)
+}
+
+fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    items
+        .into_iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_stats(archive: &Path, stats: &Stats) {
+    let ratio = |num: u64, den: u64| num as f64 / den.max(1) as f64;
+    println!("archive:        {}", archive.display());
+    println!(
+        "accounts:       {} ({})",
+        stats.accounts.len(),
+        list(&stats.accounts)
+    );
+    println!(
+        "regions:        {} ({})",
+        stats.regions.len(),
+        list(&stats.regions)
+    );
+    println!(
+        "events:         {} .. {}",
+        stats.first_event.as_deref().unwrap_or("-"),
+        stats.last_event.as_deref().unwrap_or("-")
+    );
+    println!(
+        "files:          {} archived, {} quarantined ({})",
+        stats.files,
+        stats.quarantined_files,
+        mb(stats.quarantined_bytes)
+    );
+    println!("records:        {}", stats.records);
+    println!(
+        "source bytes:   {} stored (gz), {} raw",
+        mb(stats.source_bytes),
+        mb(stats.source_raw_bytes)
+    );
+    println!(
+        "archive bytes:  {} in {} parts, {} commits; {:.3} of stored, {:.3} of raw",
+        mb(stats.archive_bytes),
+        stats.parts,
+        stats.commits,
+        ratio(stats.archive_bytes, stats.source_bytes),
+        ratio(stats.archive_bytes, stats.source_raw_bytes)
+    );
+    let versions: Vec<String> = stats
+        .event_versions
+        .iter()
+        .map(|(v, n)| format!("{v}={n}"))
+        .collect();
+    println!("eventVersions:  {}", versions.join(", "));
+    println!(
+        "unknown keys:   {}",
+        if stats.unknown_paths.is_empty() {
+            "none".to_string()
+        } else {
+            list(&stats.unknown_paths)
+        }
+    );
+    println!(
+        "fallback:       {} records in {} files stored whole",
+        stats.fallback_records, stats.fallback_files
+    );
+}
+
+fn schema() {
+    println!(
+        "trailpack archive schema, version {} (column, type, storage)",
+        trailpack_schema::SCHEMA_VERSION
+    );
+    println!("partition columns: account, region, year, month, day (by --partition)");
+    let rows = trailpack_schema::fields::describe();
+    let width = rows
+        .iter()
+        .map(|(name, _, _)| name.len())
+        .max()
+        .unwrap_or(0);
+    for (name, type_name, how) in rows {
+        println!("{name:width$}  {type_name:20}  {how}");
+    }
+}

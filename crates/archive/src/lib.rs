@@ -1,1 +1,126 @@
-//! stub
+//! The Parquet archive: parts, partitions, the manifest and its commit protocol, and
+//! the read paths that restore original files and summarise the archive.
+//!
+//! An archive is a directory of Hive-partitioned Parquet parts
+//! (`account=/region=/year=/month=/part-*.parquet`) plus `_trailpack/`, which holds
+//! the append-only manifest ([`manifest`]) and the original bytes of quarantined
+//! files. [`archive`] decodes source files in parallel, sorts each partition's
+//! records by event time, proves every row group rebuilds to the original bytes,
+//! writes the part to a temporary file, fsyncs and renames it, and only then commits
+//! it. [`restore`] turns parts back into the original files, checking each file's
+//! SHA-256; [`stats`] summarises the manifest.
+//!
+//! Main types: [`WriteOptions`], [`RunReport`], [`FileFilter`], [`manifest::Manifest`],
+//! [`ArchiveError`].
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use trailpack_archive::{archive, restore, FileFilter, NoProgress, WriteOptions};
+//!
+//! let listing = trailpack_source::list(Path::new("trail/AWSLogs")).unwrap();
+//! let report = archive(Path::new("archive"), listing.files, &WriteOptions::default(), &NoProgress).unwrap();
+//! println!("{} records archived", report.records_out);
+//! restore(Path::new("archive"), &FileFilter::default(), Path::new("restored"), false).unwrap();
+//! ```
+
+pub mod manifest;
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+pub use read::{FileFilter, RestoreReport, Stats, read_records, restore, stats};
+pub use write::{
+    BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
+    DEFAULT_ZSTD_LEVEL, PartitionKey, Partitioning, QuarantinedFile, RunReport, WriteOptions,
+    archive,
+};
+
+/// Errors of archive operations. Input problems in source files are not errors:
+/// those files are quarantined and reported in [`RunReport`].
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// A filesystem operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A commit file is unreadable or invalid.
+    #[error("{path}: invalid commit: {reason}")]
+    Manifest {
+        /// The commit file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Writing or reading a part failed.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The part.
+        path: PathBuf,
+        /// The underlying error.
+        source: parquet::errors::ParquetError,
+    },
+    /// Normalising or rebuilding records failed.
+    #[error("{context}: {source}")]
+    Schema {
+        /// Where it happened.
+        context: String,
+        /// The underlying error.
+        source: trailpack_schema::SchemaError,
+    },
+    /// Archived content does not match what the manifest promises.
+    #[error("{key}: {reason}")]
+    Integrity {
+        /// The source key.
+        key: String,
+        /// What does not match.
+        reason: String,
+    },
+    /// Invalid options.
+    #[error("{0}")]
+    Options(String),
+}
+
+impl ArchiveError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        ArchiveError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Receives progress from long operations; the CLI draws it.
+pub trait Progress: Sync {
+    /// The work ahead: files and stored bytes.
+    fn start(&self, files: u64, bytes: u64);
+    /// Files, stored bytes and records just done.
+    fn advance(&self, files: u64, bytes: u64, records: u64);
+    /// A one-line message about one file (a quarantine, a fallback).
+    fn warn(&self, line: &str);
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: u64, _: u64) {}
+    fn advance(&self, _: u64, _: u64, _: u64) {}
+    fn warn(&self, _: &str) {}
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

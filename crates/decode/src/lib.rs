@@ -245,10 +245,14 @@ pub fn gunzip(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
         .len()
         .checked_sub(4)
         .and_then(|at| input.get(at..))
-        .map_or(0, |tail| u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        .map_or(0, |tail| {
+            u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]])
+        });
     let mut out = Vec::with_capacity((hint as usize).min(max_bytes) + 1);
     let mut decoder = flate2::bufread::GzDecoder::new(input);
-    let limit = u64::try_from(max_bytes).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     (&mut decoder)
         .take(limit)
         .read_to_end(&mut out)
@@ -293,13 +297,18 @@ pub fn decode_bytes(bytes: Vec<u8>, options: &DecodeOptions) -> Result<DecodedFi
         });
     }
     let (records, array_start) = scan_records(&bytes, options)?;
-    let sha256 = Sha256::digest(&bytes).into();
+    let sha256 = sha256(&bytes);
     Ok(DecodedFile {
         bytes,
         sha256,
         records,
         array_start,
     })
+}
+
+/// SHA-256 of `bytes`, as CloudTrail digests record it for uncompressed log files.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// Find the top-level `Records` array and every record in it.
@@ -431,7 +440,10 @@ mod tests {
         );
         assert_eq!(frame.suffix, " ] }\n");
         let mut out = Vec::new();
-        frame.assemble(file.records.iter().map(|r| &file.bytes[r.span.clone()]), &mut out);
+        frame.assemble(
+            file.records.iter().map(|r| &file.bytes[r.span.clone()]),
+            &mut out,
+        );
         assert_eq!(out, text.as_bytes());
     }
 
@@ -454,18 +466,39 @@ mod tests {
     #[test]
     fn rejects_what_is_not_cloudtrail() {
         let cases = [
-            ("[]", "not a CloudTrail log file: the top level is not a JSON object"),
-            ("{\"records\":[]}", "not a CloudTrail log file: no top-level \"Records\" array"),
-            ("{\"Records\":{}}", "not a CloudTrail log file: \"Records\" is not an array"),
-            ("{\"Records\":[],\"Records\":[]}", "not a CloudTrail log file: more than one \"Records\" key"),
+            (
+                "[]",
+                "not a CloudTrail log file: the top level is not a JSON object",
+            ),
+            (
+                "{\"records\":[]}",
+                "not a CloudTrail log file: no top-level \"Records\" array",
+            ),
+            (
+                "{\"Records\":{}}",
+                "not a CloudTrail log file: \"Records\" is not an array",
+            ),
+            (
+                "{\"Records\":[],\"Records\":[]}",
+                "not a CloudTrail log file: more than one \"Records\" key",
+            ),
             ("{\"Records\":[1]}", "record 0 is not a JSON object"),
-            ("{\"Records\":[{}]}", "record 0 is not a CloudTrail event: no eventVersion"),
+            (
+                "{\"Records\":[{}]}",
+                "record 0 is not a CloudTrail event: no eventVersion",
+            ),
             (
                 r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3"}]}"#,
                 "record 0 is not a CloudTrail event: eventVersion \"2.1\" is not 1.x (an S3 event notification?)",
             ),
-            ("{\"Records\":[]} x", "invalid JSON: unexpected byte 0x78 at byte 15"),
-            ("{\"Records\":[", "invalid JSON: unexpected end of input at byte 12"),
+            (
+                "{\"Records\":[]} x",
+                "invalid JSON: unexpected byte 0x78 at byte 15",
+            ),
+            (
+                "{\"Records\":[",
+                "invalid JSON: unexpected end of input at byte 12",
+            ),
             ("", "empty file (0 bytes)"),
         ];
         for (text, message) in cases {
@@ -482,7 +515,10 @@ mod tests {
             max_file_bytes: 100,
             ..DecodeOptions::default()
         };
-        let big = format!(r#"{{"Records":[{{"eventVersion":"1.0","x":"{}"}}]}}"#, "a".repeat(20));
+        let big = format!(
+            r#"{{"Records":[{{"eventVersion":"1.0","x":"{}"}}]}}"#,
+            "a".repeat(20)
+        );
         let err = decode_file(big.as_bytes(), Encoding::Plain, &options).unwrap_err();
         assert_eq!(
             err,

@@ -41,10 +41,8 @@ pub fn parse_event_time(text: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY
-        + hour * 3600
-        + minute * 60
-        + second;
+    let seconds =
+        days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
     Some(seconds * MICROS_PER_SECOND + micros)
 }
 

@@ -23,10 +23,11 @@ impl Style {
             let escape = &text[at + offset..];
             match escape.get(1) {
                 Some(b'/') => style.escape_slash = true,
-                Some(b'u') if matches!(
-                    escape.get(2..6),
-                    Some(b"003c" | b"003e" | b"0026" | b"003d" | b"0027")
-                ) =>
+                Some(b'u')
+                    if matches!(
+                        escape.get(2..6),
+                        Some(b"003c" | b"003e" | b"0026" | b"003d" | b"0027")
+                    ) =>
                 {
                     style.escape_html = true
                 }

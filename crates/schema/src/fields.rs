@@ -235,14 +235,21 @@ pub fn describe() -> Vec<(std::string::String, std::string::String, &'static str
     let mut out = Vec::new();
     walk(RECORD_FIELDS, "", &mut out);
     for (name, how) in [
-        (ADDITIONAL_FIELDS, "JSON text: unknown keys by dotted path, exact"),
+        (
+            ADDITIONAL_FIELDS,
+            "JSON text: unknown keys by dotted path, exact",
+        ),
         (LAYOUT, "internal: key order and spacing template"),
         (RESIDUAL, "internal: non-canonical value spellings"),
         (RAW, "internal: whole record when it cannot rebuild"),
         (SOURCE_KEY, "source file key"),
         (RECORD_INDEX, "position in the source file"),
     ] {
-        let type_name = if name == RECORD_INDEX { "uint32" } else { "string" };
+        let type_name = if name == RECORD_INDEX {
+            "uint32"
+        } else {
+            "string"
+        };
         out.push((name.to_string(), type_name.to_string(), how));
     }
     out
@@ -274,7 +281,8 @@ mod tests {
     fn schema_matches_athena_names() {
         let schema = schema();
         assert_eq!(schema.field(0).name(), "eventversion");
-        let DataType::Struct(identity) = schema.field_with_name("useridentity").unwrap().data_type()
+        let DataType::Struct(identity) =
+            schema.field_with_name("useridentity").unwrap().data_type()
         else {
             panic!("useridentity is a struct");
         };

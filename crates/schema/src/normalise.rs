@@ -209,7 +209,8 @@ fn append_collection(
 impl WalkState {
     /// Replace the value at `span` in the layout with `marker`.
     fn mark(&mut self, record: &[u8], span: std::ops::Range<usize>, marker: u8) {
-        self.layout.extend_from_slice(&record[self.copied..span.start]);
+        self.layout
+            .extend_from_slice(&record[self.copied..span.start]);
         self.layout.push(marker);
         self.copied = span.end;
     }
@@ -458,14 +459,16 @@ fn walk_value(
         }
         (Node::Struct(child), _, ValueKind::Object) => {
             let depth = walk.path.len();
-            walk.path.push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
+            walk.path
+                .push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
             walk.path.push('.');
             child.walk(scanner, walk, unknown)?;
             walk.path.truncate(depth);
         }
         (Node::List(list), _, ValueKind::Array) if elements_are_objects(scanner)? => {
             let depth = walk.path.len();
-            walk.path.push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
+            walk.path
+                .push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
             walk.path.push_str("[].");
             scanner.begin_array()?;
             let mut count = 0i32;
@@ -548,11 +551,18 @@ mod tests {
             Some("arn:aws:iam::123456789012:user/alice")
         );
         assert_eq!(
-            text(&batch, "useridentity.sessioncontext.attributes.mfaauthenticated", 0)
-                .as_deref(),
+            text(
+                &batch,
+                "useridentity.sessioncontext.attributes.mfaauthenticated",
+                0
+            )
+            .as_deref(),
             Some("false")
         );
-        assert_eq!(text(&batch, "useragent", 0).as_deref(), Some("aws-cli/2.0 x=y"));
+        assert_eq!(
+            text(&batch, "useragent", 0).as_deref(),
+            Some("aws-cli/2.0 x=y")
+        );
         assert_eq!(
             text(&batch, "requestparameters", 0).as_deref(),
             Some(r#"{"bucketName":"b","n":1.50}"#)
@@ -615,7 +625,10 @@ mod tests {
         let mut builder = BatchBuilder::new();
         builder.append(b"{}", "key", 0).unwrap();
         let err = builder.finish_verified(&[]).unwrap_err();
-        assert_eq!(err.to_string(), "batch has 1 rows but 0 originals were given");
+        assert_eq!(
+            err.to_string(),
+            "batch has 1 rows but 0 originals were given"
+        );
         let err = BatchBuilder::new().append(b"[]", "key", 0).unwrap_err();
         assert_eq!(err.to_string(), "record is not a JSON object");
     }

@@ -156,9 +156,11 @@ fn write_leaf(
     match leaf {
         Leaf::String(array) if valid(*array) => style.write_string(array.value(index), out),
         Leaf::Json(array) if valid(*array) => out.extend_from_slice(array.value(index).as_bytes()),
-        Leaf::Bool(array) if valid(*array) => {
-            out.extend_from_slice(if array.value(index) { b"true" } else { b"false" })
-        }
+        Leaf::Bool(array) if valid(*array) => out.extend_from_slice(if array.value(index) {
+            b"true"
+        } else {
+            b"false"
+        }),
         Leaf::Timestamp(array) if valid(*array) => {
             scratch.clear();
             format_event_time(array.value(index), scratch);
@@ -181,7 +183,9 @@ impl<'a> Values<'a> {
         let scanner = column
             .is_valid(row)
             .then(|| Scanner::new(column.value(row).as_bytes(), MAX_DEPTH));
-        let object = scanner.as_ref().is_some_and(|s| s.bytes().first() == Some(&b'{'));
+        let object = scanner
+            .as_ref()
+            .is_some_and(|s| s.bytes().first() == Some(&b'{'));
         Values {
             scanner,
             first: true,
@@ -236,7 +240,9 @@ fn resolve<'a>(
         ),
         Kind::Struct(defs) => {
             let array = array.as_struct_opt().ok_or_else(wrong)?;
-            return Ok(Slot::Struct(resolve_struct(defs, name, array, list, leaves)?));
+            return Ok(Slot::Struct(resolve_struct(
+                defs, name, array, list, leaves,
+            )?));
         }
         Kind::List(defs) => {
             let list_array = array.as_list_opt::<i32>().ok_or_else(wrong)?;

@@ -51,17 +51,21 @@ fn value() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(6, 48, 6, |inner| {
         prop_oneof![
-            (prop::collection::vec((ws(), inner.clone(), ws()), 0..5), ws()).prop_map(
-                |(items, pad)| {
-                    let items: Vec<String> =
-                        items.into_iter().map(|(a, v, b)| format!("{a}{v}{b}")).collect();
+            (
+                prop::collection::vec((ws(), inner.clone(), ws()), 0..5),
+                ws()
+            )
+                .prop_map(|(items, pad)| {
+                    let items: Vec<String> = items
+                        .into_iter()
+                        .map(|(a, v, b)| format!("{a}{v}{b}"))
+                        .collect();
                     if items.is_empty() {
                         format!("[{pad}]")
                     } else {
                         format!("[{}]", items.join(","))
                     }
-                }
-            ),
+                }),
             (
                 prop::collection::vec((string_token(), ws(), inner, ws()), 0..5),
                 ws()
@@ -102,8 +106,7 @@ fn members(keys: &'static [&'static str], depth: u32) -> BoxedStrategy<Vec<(Stri
                 }
                 "resources" if nest => prop::collection::vec(members(RESOURCE_KEYS, 3), 0..3)
                     .prop_map(|items| {
-                        let items: Vec<String> =
-                            items.into_iter().map(|m| object(m, "")).collect();
+                        let items: Vec<String> = items.into_iter().map(|m| object(m, "")).collect();
                         format!("[{}]", items.join(","))
                     })
                     .boxed(),

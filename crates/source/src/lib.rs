@@ -138,7 +138,11 @@ impl UtcTime {
             day: digits(6..8)? as u8,
             hour: digits(9..11)? as u8,
             minute: digits(11..13)? as u8,
-            second: if b.len() == 16 { digits(13..15)? as u8 } else { 0 },
+            second: if b.len() == 16 {
+                digits(13..15)? as u8
+            } else {
+                0
+            },
         };
         value.is_valid().then_some(value)
     }
@@ -313,7 +317,10 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
             });
             continue;
         };
-        let size = entry.metadata().map_err(|e| io_error(path, e.into()))?.len();
+        let size = entry
+            .metadata()
+            .map_err(|e| io_error(path, e.into()))?
+            .len();
         listing.files.push(SourceFile {
             path: path.to_path_buf(),
             key: key_of(root, path),
@@ -391,7 +398,12 @@ mod tests {
         assert_eq!(t.to_string(), "2021-02-03T00:00:00Z");
         let t: UtcTime = "2021-02-03T04:05Z".parse().unwrap();
         assert_eq!(t.to_string(), "2021-02-03T04:05:00Z");
-        for bad in ["2021-2-03", "2021-02-30T25:00", "yesterday", "2021-02-03T04:05:06:07"] {
+        for bad in [
+            "2021-2-03",
+            "2021-02-30T25:00",
+            "yesterday",
+            "2021-02-03T04:05:06:07",
+        ] {
             assert!(bad.parse::<UtcTime>().is_err(), "{bad}");
         }
     }
@@ -408,7 +420,10 @@ mod tests {
             key_of(Path::new("/x"), Path::new("/x/a/b.json")),
             "a/b.json"
         );
-        assert_eq!(key_of(Path::new("/x/b.json"), Path::new("/x/b.json")), "b.json");
+        assert_eq!(
+            key_of(Path::new("/x/b.json"), Path::new("/x/b.json")),
+            "b.json"
+        );
     }
 
     #[test]

@@ -1,0 +1,364 @@
+//! The manifest: an append-only log of commits, one JSON file per commit.
+//!
+//! A commit names the parts it adds and every source file it accounts for (archived
+//! with where its rows are, or quarantined with why). Commit files live in
+//! `_trailpack/commits/` and sort by name in commit order; writers never rewrite
+//! one, so concurrent writers (shards) commit side by side. `docs/FORMAT.md`
+//! documents every field.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ArchiveError;
+
+/// Directory of trailpack's own files under the archive root.
+pub const META_DIR: &str = "_trailpack";
+/// Commit files, under [`META_DIR`].
+pub const COMMITS_DIR: &str = "_trailpack/commits";
+/// Original bytes of quarantined files, by key, under [`META_DIR`].
+pub const QUARANTINE_DIR: &str = "_trailpack/quarantine";
+/// The `format` value of every commit file.
+pub const COMMIT_FORMAT: &str = "trailpack.commit";
+/// The commit format version this code writes and reads.
+pub const COMMIT_VERSION: u32 = 1;
+
+/// One commit file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Commit {
+    /// Always [`COMMIT_FORMAT`].
+    pub format: String,
+    /// [`COMMIT_VERSION`] when written by this code.
+    pub version: u32,
+    /// Unique, and sorts in commit order; also the file's stem.
+    pub id: String,
+    /// The writer, e.g. `trailpack 0.1.0`.
+    pub writer: String,
+    /// Parts this commit adds.
+    pub parts: Vec<PartEntry>,
+    /// Source files this commit accounts for.
+    pub files: Vec<FileEntry>,
+}
+
+/// A Parquet part file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartEntry {
+    /// Path relative to the archive root, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// CRC-32 (IEEE) of the whole file.
+    pub crc32: u32,
+    /// Rows (records).
+    pub rows: u64,
+    /// Row groups.
+    pub row_groups: u64,
+    /// The partition's account.
+    pub account: String,
+    /// The partition's region.
+    pub region: String,
+    /// Earliest `eventtime`, microseconds since the epoch (null if no row has one).
+    pub min_event_time_us: Option<i64>,
+    /// Latest `eventtime`, microseconds since the epoch.
+    pub max_event_time_us: Option<i64>,
+    /// Rows per `eventVersion`.
+    pub event_versions: BTreeMap<String, u64>,
+    /// Dotted paths of members that no schema version knows, kept in `additionalfields`.
+    pub unknown_paths: Vec<String>,
+    /// Rows stored whole in `_raw` because they did not rebuild from their columns.
+    pub fallback_rows: u64,
+}
+
+/// What happened to a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// Its records are in `part`.
+    Archived,
+    /// It could not be decoded; see `reason`.
+    Quarantined,
+}
+
+/// The text around a file's records (see `trailpack_decode::Frame`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameEntry {
+    /// Everything before the first record.
+    pub prefix: String,
+    /// The text between every pair of records, when it is always the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+    /// The text between record `i` and `i + 1`, when they differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separators: Option<Vec<String>>,
+    /// Everything after the last record.
+    pub suffix: String,
+}
+
+impl From<trailpack_decode::Frame> for FrameEntry {
+    fn from(frame: trailpack_decode::Frame) -> Self {
+        let (separator, separators) = match frame.separators {
+            trailpack_decode::Separators::Uniform(text) => (Some(text), None),
+            trailpack_decode::Separators::Each(texts) => (None, Some(texts)),
+        };
+        FrameEntry {
+            prefix: frame.prefix,
+            separator,
+            separators,
+            suffix: frame.suffix,
+        }
+    }
+}
+
+impl From<&FrameEntry> for trailpack_decode::Frame {
+    fn from(entry: &FrameEntry) -> Self {
+        let separators = match (&entry.separator, &entry.separators) {
+            (_, Some(texts)) => trailpack_decode::Separators::Each(texts.clone()),
+            (Some(text), None) => trailpack_decode::Separators::Uniform(text.clone()),
+            (None, None) => trailpack_decode::Separators::Uniform(String::new()),
+        };
+        trailpack_decode::Frame {
+            prefix: entry.prefix.clone(),
+            separators,
+            suffix: entry.suffix.clone(),
+        }
+    }
+}
+
+/// A source file the archive accounts for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// The source key (from `AWSLogs/` on).
+    pub key: String,
+    /// Archived or quarantined.
+    pub status: FileStatus,
+    /// Account from the file name.
+    pub account: String,
+    /// Region from the file name.
+    pub region: String,
+    /// Delivery time from the file name, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub delivery: String,
+    /// Stored size in bytes (compressed, as read).
+    pub size: u64,
+    /// Uncompressed size in bytes (archived files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_size: Option<u64>,
+    /// Hex SHA-256 of the uncompressed bytes (archived files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Records in the file (archived files).
+    #[serde(default)]
+    pub records: u64,
+    /// Records stored whole in `_raw` because they did not rebuild from columns.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fallback_records: u64,
+    /// The part holding its rows (archived files with at least one record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
+    /// The text around the records (archived files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<FrameEntry>,
+    /// Why it was quarantined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Where its original bytes are kept, relative to the archive root (quarantined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_path: Option<String>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// Every commit of an archive, merged.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    /// Parts in commit order.
+    pub parts: Vec<PartEntry>,
+    /// Files in commit order.
+    pub files: Vec<FileEntry>,
+    /// Commit files read.
+    pub commits: usize,
+    by_key: HashMap<String, usize>,
+}
+
+impl Manifest {
+    /// Read every commit under `root`. A missing archive reads as empty.
+    pub fn load(root: &Path) -> Result<Manifest, ArchiveError> {
+        let dir = root.join(COMMITS_DIR);
+        let mut names = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(|e| ArchiveError::io(&dir, e))?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name.ends_with(".json") {
+                        names.push(name);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ArchiveError::io(&dir, e)),
+        }
+        names.sort();
+        let mut manifest = Manifest::default();
+        for name in names {
+            let path = dir.join(&name);
+            let text = std::fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
+            let commit = parse_commit(&text).map_err(|reason| ArchiveError::Manifest {
+                path: path.clone(),
+                reason,
+            })?;
+            manifest.add(commit);
+        }
+        Ok(manifest)
+    }
+
+    /// Merge one commit.
+    pub fn add(&mut self, commit: Commit) {
+        self.commits += 1;
+        self.parts.extend(commit.parts);
+        for file in commit.files {
+            self.by_key.insert(file.key.clone(), self.files.len());
+            self.files.push(file);
+        }
+    }
+
+    /// The entry for a source key.
+    pub fn file(&self, key: &str) -> Option<&FileEntry> {
+        self.by_key.get(key).map(|&i| &self.files[i])
+    }
+}
+
+/// Parse and check one commit file's bytes.
+pub fn parse_commit(bytes: &[u8]) -> Result<Commit, String> {
+    let commit: Commit = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if commit.format != COMMIT_FORMAT {
+        return Err(format!(
+            "format is {:?}, not {COMMIT_FORMAT:?}",
+            commit.format
+        ));
+    }
+    if commit.version != COMMIT_VERSION {
+        return Err(format!(
+            "version {} is not supported (this trailpack reads {COMMIT_VERSION})",
+            commit.version
+        ));
+    }
+    Ok(commit)
+}
+
+/// Write `bytes` to `path` durably: a temporary file beside it, fsync, rename, and
+/// fsync of the directory, so that a crash leaves either nothing or the whole file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ArchiveError::io(dir, e))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| ArchiveError::io(dir, e))?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| ArchiveError::io(temp.path(), e))?;
+    temp.persist(path)
+        .map_err(|e| ArchiveError::io(path, e.error))?;
+    sync_dir(dir)
+}
+
+/// fsync a directory so that a rename in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| ArchiveError::io(dir, e))
+}
+
+/// Write a commit file; the commit takes effect when its rename lands.
+pub fn write_commit(root: &Path, commit: &Commit) -> Result<PathBuf, ArchiveError> {
+    let path = root.join(COMMITS_DIR).join(format!("{}.json", commit.id));
+    let bytes = serde_json::to_vec_pretty(commit).map_err(|e| ArchiveError::Manifest {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(&path, &bytes)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(id: &str, key: &str) -> Commit {
+        Commit {
+            format: COMMIT_FORMAT.into(),
+            version: COMMIT_VERSION,
+            id: id.into(),
+            writer: "test".into(),
+            parts: vec![],
+            files: vec![FileEntry {
+                key: key.into(),
+                status: FileStatus::Quarantined,
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                delivery: "2021-01-01T00:00:00Z".into(),
+                size: 3,
+                raw_size: None,
+                sha256: None,
+                records: 0,
+                fallback_records: 0,
+                part: None,
+                frame: None,
+                reason: Some("empty file (0 bytes)".into()),
+                quarantine_path: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn commits_load_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write_commit(dir.path(), &commit("0002", "b")).unwrap();
+        write_commit(dir.path(), &commit("0001", "a")).unwrap();
+        let manifest = Manifest::load(dir.path()).unwrap();
+        assert_eq!(manifest.commits, 2);
+        let keys: Vec<_> = manifest.files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert!(manifest.file("b").is_some());
+        assert!(manifest.file("c").is_none());
+    }
+
+    #[test]
+    fn a_damaged_commit_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_commit(dir.path(), &commit("0001", "a")).unwrap();
+        std::fs::write(&path, b"{\"format\":\"other\"").unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}: invalid commit: ", path.display())),
+            "{err}"
+        );
+        let mut other = commit("0001", "a");
+        other.version = 99;
+        let text = serde_json::to_vec(&other).unwrap();
+        assert_eq!(
+            parse_commit(&text).unwrap_err(),
+            "version 99 is not supported (this trailpack reads 1)"
+        );
+    }
+
+    #[test]
+    fn frames_convert_both_ways() {
+        for separators in [
+            trailpack_decode::Separators::Uniform(",".into()),
+            trailpack_decode::Separators::Each(vec![",".into(), " ,".into()]),
+        ] {
+            let frame = trailpack_decode::Frame {
+                prefix: "{\"Records\":[".into(),
+                separators,
+                suffix: "]}".into(),
+            };
+            let entry = FrameEntry::from(frame.clone());
+            assert_eq!(trailpack_decode::Frame::from(&entry), frame);
+        }
+    }
+}

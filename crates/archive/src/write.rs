@@ -1,0 +1,690 @@
+//! The write path: decode files in parallel, partition, sort, prove and commit parts.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
+use serde::Serialize;
+use trailpack_decode::{DecodeOptions, DecodedFile, Encoding, Frame, decode_file};
+use trailpack_schema::{BatchBuilder, SCHEMA_VERSION, schema};
+use trailpack_source::{Compression as SourceCompression, FileKind, SourceFile, UtcTime};
+
+use crate::manifest::{
+    COMMIT_FORMAT, COMMIT_VERSION, Commit, FileEntry, FileStatus, FrameEntry, Manifest, PartEntry,
+    QUARANTINE_DIR, sync_dir, write_atomic, write_commit,
+};
+use crate::{ArchiveError, Progress, hex};
+
+/// Default zstd level for parts.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// Default rows per row group.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = trailpack_schema::DEFAULT_BATCH_ROWS;
+/// Default uncompressed record bytes gathered into one part: with CloudTrail's
+/// usual 8-15x compression this makes parts of tens of MB, well above the sizes
+/// that cold storage tiers and S3 lifecycle rules penalise.
+pub const DEFAULT_PART_BYTES: usize = 256 << 20;
+/// Default stored bytes read and decoded in one parallel wave.
+pub const DEFAULT_WAVE_BYTES: u64 = 32 << 20;
+/// Columns with bloom filters: the usual needle lookups of an investigation.
+pub const BLOOM_FILTER_COLUMNS: [&str; 4] = [
+    "eventid",
+    "useridentity.accesskeyid",
+    "useridentity.arn",
+    "sourceipaddress",
+];
+
+/// The time level below `account=/region=/` in the partition layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Partitioning {
+    /// `year=YYYY`
+    Year,
+    /// `year=YYYY/month=MM`
+    #[default]
+    Month,
+    /// `year=YYYY/month=MM/day=DD`
+    Day,
+}
+
+/// How to write an archive.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Time level of partitions (by delivery time).
+    pub partitioning: Partitioning,
+    /// zstd level, 1 to 22.
+    pub zstd_level: i32,
+    /// Rows per row group.
+    pub row_group_rows: usize,
+    /// Uncompressed record bytes gathered into one part before it is written.
+    pub part_bytes: usize,
+    /// Stored bytes read and decoded in one parallel wave.
+    pub wave_bytes: u64,
+    /// Limits for decoding.
+    pub decode: DecodeOptions,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            partitioning: Partitioning::default(),
+            zstd_level: DEFAULT_ZSTD_LEVEL,
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            part_bytes: DEFAULT_PART_BYTES,
+            wave_bytes: DEFAULT_WAVE_BYTES,
+            decode: DecodeOptions::default(),
+        }
+    }
+}
+
+impl WriteOptions {
+    /// Options with the given partitioning and zstd level, checked.
+    pub fn try_new(partitioning: Partitioning, zstd_level: i32) -> Result<Self, ArchiveError> {
+        ZstdLevel::try_new(zstd_level).map_err(|_| {
+            ArchiveError::Options(format!("zstd level {zstd_level} is outside 1..=22"))
+        })?;
+        Ok(WriteOptions {
+            partitioning,
+            zstd_level,
+            ..WriteOptions::default()
+        })
+    }
+
+    fn writer_properties(&self) -> Result<WriterProperties, ArchiveError> {
+        let level = ZstdLevel::try_new(self.zstd_level)
+            .map_err(|e| ArchiveError::Options(e.to_string()))?;
+        let mut builder = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
+            .set_created_by(format!("trailpack {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                "trailpack.schema.version".to_string(),
+                SCHEMA_VERSION.to_string(),
+            )]));
+        for column in BLOOM_FILTER_COLUMNS {
+            let path = ColumnPath::from(column.split('.').map(String::from).collect::<Vec<_>>());
+            builder = builder
+                .set_column_bloom_filter_enabled(path.clone(), true)
+                .set_column_bloom_filter_max_ndv(path, self.row_group_rows as u64);
+        }
+        Ok(builder.build())
+    }
+}
+
+/// A partition: account, region and the time bucket of the delivery time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    /// 12-digit account.
+    pub account: String,
+    /// Region.
+    pub region: String,
+    /// Year, month (0 for year partitioning) and day (0 unless day partitioning).
+    pub period: (u16, u8, u8),
+}
+
+impl PartitionKey {
+    /// The partition of a file delivered at `delivery`.
+    pub fn new(account: &str, region: &str, delivery: UtcTime, partitioning: Partitioning) -> Self {
+        let period = match partitioning {
+            Partitioning::Year => (delivery.year, 0, 0),
+            Partitioning::Month => (delivery.year, delivery.month, 0),
+            Partitioning::Day => (delivery.year, delivery.month, delivery.day),
+        };
+        PartitionKey {
+            account: account.to_string(),
+            region: region.to_string(),
+            period,
+        }
+    }
+
+    /// The partition's directory relative to the archive root (Hive style).
+    pub fn dir(&self) -> String {
+        let (year, month, day) = self.period;
+        let mut dir = format!(
+            "account={}/region={}/year={year:04}",
+            self.account, self.region
+        );
+        if month > 0 {
+            dir.push_str(&format!("/month={month:02}"));
+        }
+        if day > 0 {
+            dir.push_str(&format!("/day={day:02}"));
+        }
+        dir
+    }
+}
+
+/// A file that could not be archived, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantinedFile {
+    /// Source key.
+    pub key: String,
+    /// One-line reason.
+    pub reason: String,
+}
+
+/// What one `archive` run did; written as JSON by `--report`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    /// CloudTrail files found in the sources (after filters).
+    pub files_listed: u64,
+    /// Other files found in the sources and not taken (filled in by the caller).
+    pub files_skipped: u64,
+    /// Digest files, set aside untouched.
+    pub digest_files: u64,
+    /// Files already in the archive from an earlier run.
+    pub files_already_archived: u64,
+    /// Files archived in this run.
+    pub files_archived: u64,
+    /// Files quarantined in this run.
+    pub files_quarantined: u64,
+    /// Records read from archived files.
+    pub records_in: u64,
+    /// Rows written to parts.
+    pub records_out: u64,
+    /// Rows stored whole in `_raw` (did not rebuild from columns).
+    pub fallback_records: u64,
+    /// Files with at least one such row.
+    pub fallback_files: u64,
+    /// Stored (compressed) bytes of the files read.
+    pub bytes_in: u64,
+    /// Uncompressed bytes of the files archived.
+    pub raw_bytes_in: u64,
+    /// Bytes of parts written.
+    pub bytes_out: u64,
+    /// Parts written.
+    pub parts_written: u64,
+    /// Commits written.
+    pub commits: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Quarantined files with their reasons.
+    pub quarantined: Vec<QuarantinedFile>,
+    /// Skipped paths with their reasons (filled in by the caller).
+    pub skipped: Vec<QuarantinedFile>,
+}
+
+/// A decoded file waiting in the part buffer.
+struct Pending {
+    source: SourceFile,
+    decoded: DecodedFile,
+}
+
+/// Unique ids for this writer's commits and parts: time, process and a counter, so
+/// that ids sort in commit order and concurrent writers never collide.
+struct Ids {
+    base: String,
+    next: u32,
+}
+
+impl Ids {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Ids {
+            base: format!("{nanos:020}-{:08x}", std::process::id()),
+            next: 0,
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.next += 1;
+        format!("{}-{:06}", self.base, self.next)
+    }
+}
+
+/// Counts `Write`s and computes their CRC-32 on the way to the file.
+struct CrcWriter<W> {
+    inner: W,
+    hasher: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Archive `files` into the archive at `root`. Files already in the manifest are
+/// skipped; digest files are counted and set aside.
+pub fn archive(
+    root: &Path,
+    files: Vec<SourceFile>,
+    options: &WriteOptions,
+    progress: &dyn Progress,
+) -> Result<RunReport, ArchiveError> {
+    let started = Instant::now();
+    let properties = Arc::new(options.writer_properties()?);
+    std::fs::create_dir_all(root).map_err(|e| ArchiveError::io(root, e))?;
+    let manifest = Manifest::load(root)?;
+    let mut report = RunReport::default();
+    let mut partitions: BTreeMap<PartitionKey, Vec<SourceFile>> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    for file in files {
+        if !seen.insert(file.key.clone()) {
+            continue;
+        }
+        report.files_listed += 1;
+        if file.name.kind == FileKind::Digest {
+            report.digest_files += 1;
+        } else if manifest.file(&file.key).is_some() {
+            report.files_already_archived += 1;
+        } else {
+            let name = &file.name;
+            let key = PartitionKey::new(
+                &name.account,
+                &name.region,
+                name.delivery,
+                options.partitioning,
+            );
+            partitions.entry(key).or_default().push(file);
+        }
+    }
+    let total_files = partitions.values().map(|f| f.len() as u64).sum();
+    let total_bytes = partitions.values().flatten().map(|f| f.size).sum();
+    progress.start(total_files, total_bytes);
+    let mut writer = Writer {
+        root,
+        options,
+        properties,
+        ids: Ids::new(),
+        manifest: &manifest,
+        report: &mut report,
+        progress,
+    };
+    for (partition, mut files) in partitions {
+        files.sort_by(|a, b| (a.name.delivery, &a.key).cmp(&(b.name.delivery, &b.key)));
+        writer.partition(&partition, &files)?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+struct Writer<'a> {
+    root: &'a Path,
+    options: &'a WriteOptions,
+    properties: Arc<WriterProperties>,
+    ids: Ids,
+    manifest: &'a Manifest,
+    report: &'a mut RunReport,
+    progress: &'a dyn Progress,
+}
+
+impl Writer<'_> {
+    fn partition(
+        &mut self,
+        partition: &PartitionKey,
+        files: &[SourceFile],
+    ) -> Result<(), ArchiveError> {
+        self.remove_orphans(partition)?;
+        let mut buffer: Vec<Pending> = Vec::new();
+        let mut buffered_bytes = 0;
+        let mut entries: Vec<FileEntry> = Vec::new();
+        let mut wave_start = 0;
+        while wave_start < files.len() {
+            let mut wave_end = wave_start;
+            let mut wave_bytes = 0;
+            while wave_end < files.len()
+                && (wave_end == wave_start || wave_bytes < self.options.wave_bytes)
+            {
+                wave_bytes += files[wave_end].size;
+                wave_end += 1;
+            }
+            let wave = &files[wave_start..wave_end];
+            wave_start = wave_end;
+            let decode_options = &self.options.decode;
+            let decoded: Vec<_> = wave
+                .par_iter()
+                .map(|file| {
+                    let stored = file
+                        .read()
+                        .map_err(|e| (format!("cannot read: {e}"), None))?;
+                    let encoding = match file.name.compression {
+                        SourceCompression::Gzip => Encoding::Gzip,
+                        SourceCompression::None => Encoding::Plain,
+                    };
+                    decode_file(&stored, encoding, decode_options)
+                        .map_err(|e| (e.to_string(), Some(stored)))
+                })
+                .collect();
+            for (file, result) in wave.iter().zip(decoded) {
+                self.report.bytes_in += file.size;
+                match result {
+                    Ok(decoded) => {
+                        let records = decoded.records.len() as u64;
+                        self.progress.advance(1, file.size, records);
+                        if decoded.records.is_empty() {
+                            entries.push(archived_entry(file, &decoded, None, records)?);
+                            self.count_archived(&decoded);
+                        } else {
+                            buffered_bytes += decoded.bytes.len();
+                            buffer.push(Pending {
+                                source: file.clone(),
+                                decoded,
+                            });
+                        }
+                    }
+                    Err((reason, stored)) => {
+                        self.progress.advance(1, file.size, 0);
+                        entries.push(self.quarantine(file, reason, stored.as_deref())?);
+                    }
+                }
+            }
+            if buffered_bytes >= self.options.part_bytes {
+                let files = std::mem::take(&mut buffer);
+                let entries = std::mem::take(&mut entries);
+                self.write_part(partition, files, entries)?;
+                buffered_bytes = 0;
+            }
+        }
+        if !buffer.is_empty() {
+            self.write_part(partition, buffer, entries)?;
+        } else if !entries.is_empty() {
+            self.commit(Vec::new(), entries)?;
+        }
+        Ok(())
+    }
+
+    fn count_archived(&mut self, decoded: &DecodedFile) {
+        self.report.files_archived += 1;
+        self.report.records_in += decoded.records.len() as u64;
+        self.report.raw_bytes_in += decoded.bytes.len() as u64;
+    }
+
+    /// Delete part files in `partition` that no commit names: leftovers of a run that
+    /// crashed between renaming a part and committing it.
+    fn remove_orphans(&self, partition: &PartitionKey) -> Result<(), ArchiveError> {
+        let dir = self.root.join(partition.dir());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        let known: HashSet<&str> = self
+            .manifest
+            .parts
+            .iter()
+            .map(|p| p.path.as_str())
+            .collect();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = format!("{}/{name}", partition.dir());
+            let ours = name.starts_with("part-") && name.ends_with(".parquet");
+            let temp = name.starts_with(".tmp-");
+            if (ours && !known.contains(relative.as_str())) || temp {
+                std::fs::remove_file(entry.path())
+                    .map_err(|e| ArchiveError::io(&entry.path(), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn quarantine(
+        &mut self,
+        file: &SourceFile,
+        reason: String,
+        stored: Option<&[u8]>,
+    ) -> Result<FileEntry, ArchiveError> {
+        self.progress
+            .warn(&format!("{}: quarantined: {reason}", file.path.display()));
+        self.report.files_quarantined += 1;
+        self.report.quarantined.push(QuarantinedFile {
+            key: file.key.clone(),
+            reason: reason.clone(),
+        });
+        let quarantine_path = match stored {
+            Some(bytes) => {
+                let relative = format!("{QUARANTINE_DIR}/{}", file.key);
+                write_atomic(&self.root.join(&relative), bytes)?;
+                Some(relative)
+            }
+            None => None,
+        };
+        Ok(FileEntry {
+            key: file.key.clone(),
+            status: FileStatus::Quarantined,
+            account: file.name.account.clone(),
+            region: file.name.region.clone(),
+            delivery: file.name.delivery.to_string(),
+            size: file.size,
+            raw_size: None,
+            sha256: None,
+            records: 0,
+            fallback_records: 0,
+            part: None,
+            frame: None,
+            reason: Some(reason),
+            quarantine_path,
+        })
+    }
+
+    fn commit(&mut self, parts: Vec<PartEntry>, files: Vec<FileEntry>) -> Result<(), ArchiveError> {
+        let commit = Commit {
+            format: COMMIT_FORMAT.into(),
+            version: COMMIT_VERSION,
+            id: self.ids.next(),
+            writer: format!("trailpack {}", env!("CARGO_PKG_VERSION")),
+            parts,
+            files,
+        };
+        write_commit(self.root, &commit)?;
+        self.report.commits += 1;
+        Ok(())
+    }
+
+    /// Sort the buffered records by event time, build and prove row groups, write
+    /// the part durably, then commit it with its files.
+    fn write_part(
+        &mut self,
+        partition: &PartitionKey,
+        files: Vec<Pending>,
+        mut entries: Vec<FileEntry>,
+    ) -> Result<(), ArchiveError> {
+        let mut order: Vec<(Option<i64>, u32, u32)> = Vec::new();
+        for (file_index, pending) in files.iter().enumerate() {
+            for (record_index, record) in pending.decoded.records.iter().enumerate() {
+                order.push((record.event_time, file_index as u32, record_index as u32));
+            }
+        }
+        order.sort_unstable();
+        let dir = self.root.join(partition.dir());
+        std::fs::create_dir_all(&dir).map_err(|e| ArchiveError::io(&dir, e))?;
+        let id = self.ids.next();
+        let relative = format!("{}/part-{id}.parquet", partition.dir());
+        let final_path = self.root.join(&relative);
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-part-")
+            .tempfile_in(&dir)
+            .map_err(|e| ArchiveError::io(&dir, e))?;
+        let sink = CrcWriter {
+            inner: std::io::BufWriter::with_capacity(
+                1 << 20,
+                temp.reopen()
+                    .map_err(|e| ArchiveError::io(temp.path(), e))?,
+            ),
+            hasher: crc32fast::Hasher::new(),
+            bytes: 0,
+        };
+        let parquet_error = |e| ArchiveError::Parquet {
+            path: final_path.clone(),
+            source: e,
+        };
+        let mut writer = ArrowWriter::try_new(sink, schema(), Some((*self.properties).clone()))
+            .map_err(parquet_error)?;
+        let mut fallback_rows_per_file = vec![0u64; files.len()];
+        let mut event_versions: BTreeMap<String, u64> = BTreeMap::new();
+        let mut unknown_paths = BTreeSet::new();
+        let row_group_rows = self.options.row_group_rows.max(1);
+        let wave_rows = row_group_rows * rayon::current_num_threads().max(1);
+        for wave in order.chunks(wave_rows) {
+            let batches: Vec<Result<(RecordBatch, Vec<usize>, BTreeSet<String>), ArchiveError>> =
+                wave.par_chunks(row_group_rows)
+                    .map(|rows| build_row_group(&files, rows))
+                    .collect();
+            for (batch_rows, built) in wave.chunks(row_group_rows).zip(batches) {
+                let (batch, fallbacks, unknown) = built?;
+                for row in fallbacks {
+                    fallback_rows_per_file[batch_rows[row].1 as usize] += 1;
+                }
+                count_versions(&batch, &mut event_versions);
+                unknown_paths.extend(unknown);
+                writer.write(&batch).map_err(parquet_error)?;
+                writer.flush().map_err(parquet_error)?;
+            }
+        }
+        let row_groups = writer.flushed_row_groups().len() as u64;
+        let sink = writer.into_inner().map_err(parquet_error)?;
+        let crc32 = sink.hasher.finalize();
+        let bytes = sink.bytes;
+        let file = sink
+            .inner
+            .into_inner()
+            .map_err(|e| ArchiveError::io(temp.path(), e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| ArchiveError::io(temp.path(), e))?;
+        temp.persist(&final_path)
+            .map_err(|e| ArchiveError::io(&final_path, e.error))?;
+        sync_dir(&dir)?;
+
+        let fallback_rows: u64 = fallback_rows_per_file.iter().sum();
+        for (pending, fallbacks) in files.iter().zip(&fallback_rows_per_file) {
+            let records = pending.decoded.records.len() as u64;
+            let mut entry =
+                archived_entry(&pending.source, &pending.decoded, Some(&relative), records)?;
+            entry.fallback_records = *fallbacks;
+            entries.push(entry);
+            self.count_archived(&pending.decoded);
+            if *fallbacks > 0 {
+                self.report.fallback_files += 1;
+                self.progress.warn(&format!(
+                    "{}: {fallbacks} records stored whole (did not rebuild from columns)",
+                    pending.source.path.display()
+                ));
+            }
+        }
+        let part = PartEntry {
+            path: relative,
+            bytes,
+            crc32,
+            rows: order.len() as u64,
+            row_groups,
+            account: partition.account.clone(),
+            region: partition.region.clone(),
+            min_event_time_us: order.iter().find_map(|r| r.0),
+            max_event_time_us: order.last().and_then(|r| r.0),
+            event_versions,
+            unknown_paths: unknown_paths.into_iter().collect(),
+            fallback_rows,
+        };
+        self.report.records_out += part.rows;
+        self.report.fallback_records += fallback_rows;
+        self.report.bytes_out += bytes;
+        self.report.parts_written += 1;
+        self.commit(vec![part], entries)
+    }
+}
+
+/// Normalise one row group's records (in sorted order) and prove the batch.
+fn build_row_group(
+    files: &[Pending],
+    rows: &[(Option<i64>, u32, u32)],
+) -> Result<(RecordBatch, Vec<usize>, BTreeSet<String>), ArchiveError> {
+    let mut builder = BatchBuilder::new();
+    let mut originals = Vec::with_capacity(rows.len());
+    for &(_, file, record) in rows {
+        let pending = &files[file as usize];
+        let bytes = pending.decoded.record(record as usize);
+        builder
+            .append(bytes, &pending.source.key, record)
+            .map_err(|source| ArchiveError::Schema {
+                context: format!("{} record {record}", pending.source.key),
+                source,
+            })?;
+        originals.push(bytes);
+    }
+    let unknown = builder.unknown_paths().clone();
+    let (batch, fallbacks) =
+        builder
+            .finish_verified(&originals)
+            .map_err(|source| ArchiveError::Schema {
+                context: "building a row group".into(),
+                source,
+            })?;
+    Ok((batch, fallbacks, unknown))
+}
+
+fn count_versions(batch: &RecordBatch, counts: &mut BTreeMap<String, u64>) {
+    let Some(column) = batch.column_by_name("eventversion") else {
+        return;
+    };
+    let Some(versions) = column.as_string_opt::<i32>() else {
+        return;
+    };
+    for row in 0..versions.len() {
+        let version = if versions.is_valid(row) {
+            versions.value(row)
+        } else {
+            "(none)"
+        };
+        match counts.get_mut(version) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(version.to_string(), 1);
+            }
+        }
+    }
+}
+
+/// The manifest entry of an archived file, after checking that its stored frame and
+/// its records reassemble into exactly the original bytes.
+fn archived_entry(
+    file: &SourceFile,
+    decoded: &DecodedFile,
+    part: Option<&str>,
+    records: u64,
+) -> Result<FileEntry, ArchiveError> {
+    let frame = FrameEntry::from(decoded.frame());
+    let mut rebuilt = Vec::with_capacity(decoded.bytes.len());
+    Frame::from(&frame).assemble(
+        (0..decoded.records.len()).map(|i| decoded.record(i)),
+        &mut rebuilt,
+    );
+    if rebuilt != decoded.bytes {
+        return Err(ArchiveError::Integrity {
+            key: file.key.clone(),
+            reason: "the file does not reassemble from its frame and records".into(),
+        });
+    }
+    Ok(FileEntry {
+        key: file.key.clone(),
+        status: FileStatus::Archived,
+        account: file.name.account.clone(),
+        region: file.name.region.clone(),
+        delivery: file.name.delivery.to_string(),
+        size: file.size,
+        raw_size: Some(decoded.bytes.len() as u64),
+        sha256: Some(hex(&decoded.sha256)),
+        records,
+        fallback_records: 0,
+        part: part.map(str::to_string),
+        frame: Some(frame),
+        reason: None,
+        quarantine_path: None,
+    })
+}

@@ -1,0 +1,140 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use trailpack_archive::{
+    DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ZSTD_LEVEL, Partitioning,
+};
+use trailpack_source::UtcTime;
+
+/// Compact AWS CloudTrail log files into indexed, lossless Parquet archives.
+///
+/// Exit status: 0 when all is clean, 1 when some input was quarantined, 2 on usage
+/// or fatal errors.
+#[derive(Debug, Parser)]
+#[command(name = "trailpack", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Archive CloudTrail log files into a Parquet archive (incremental: files
+    /// already archived are skipped).
+    Archive(ArchiveArgs),
+    /// Rebuild archived source files, byte-identical, under their original keys.
+    Restore(RestoreArgs),
+    /// Summarise an archive: accounts, regions, time span, sizes, versions, problems.
+    Stats(StatsArgs),
+    /// Print the archive's column schema.
+    Schema,
+}
+
+/// The time level of partitions, by delivery time.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PartitionArg {
+    /// account=/region=/year=
+    Year,
+    /// account=/region=/year=/month=
+    Month,
+    /// account=/region=/year=/month=/day=
+    Day,
+}
+
+impl From<PartitionArg> for Partitioning {
+    fn from(arg: PartitionArg) -> Self {
+        match arg {
+            PartitionArg::Year => Partitioning::Year,
+            PartitionArg::Month => Partitioning::Month,
+            PartitionArg::Day => Partitioning::Day,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Local directories (any level of an AWSLogs/ tree, organisation layout
+    /// included) or single CloudTrail files. Files whose names are not CloudTrail
+    /// names are reported as skipped; digest files are counted and set aside.
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+    /// The archive directory (created if missing).
+    #[arg(long, value_name = "ARCHIVE")]
+    pub to: PathBuf,
+    /// Only files delivered at or after this UTC time (delivery time from the file
+    /// name: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<UtcTime>,
+    /// Only files delivered before this UTC time (exclusive; same forms as --from).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<UtcTime>,
+    /// Only this account (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub account: Vec<String>,
+    /// Only this region (repeatable).
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// Time level of partitions under account=/region=, by delivery time.
+    #[arg(long, value_enum, default_value = "month")]
+    pub partition: PartitionArg,
+    /// zstd compression level of parts, 1 to 22.
+    #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
+    pub zstd_level: i32,
+    /// Rows per Parquet row group.
+    #[arg(long, default_value_t = DEFAULT_ROW_GROUP_ROWS, value_name = "N")]
+    pub row_group_rows: usize,
+    /// Uncompressed record MiB gathered into one part (bounds memory; see docs).
+    #[arg(long, default_value_t = DEFAULT_PART_BYTES >> 20, value_name = "MIB")]
+    pub part_mib: usize,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write the run's reconciliation report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No progress and no summary (problems are still reported on stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive directory.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Directory to write the files under, at their original keys.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Only this account (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub account: Vec<String>,
+    /// Only this region (repeatable).
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// Only files delivered at or after this UTC time.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<UtcTime>,
+    /// Only files delivered before this UTC time (exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<UtcTime>,
+    /// Only files whose key (AWSLogs/...) starts with this (repeatable; a full key
+    /// selects one file).
+    #[arg(long, value_name = "KEY")]
+    pub key: Vec<String>,
+    /// Write gzipped .json.gz files (the uncompressed content is byte-identical; the
+    /// gzip bytes themselves are new). Without it, plain .json files.
+    #[arg(long)]
+    pub gzip: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The archive directory.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
