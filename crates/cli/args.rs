@@ -123,8 +123,9 @@ pub struct RestoreArgs {
     /// selects one file).
     #[arg(long, value_name = "KEY")]
     pub key: Vec<String>,
-    /// Write gzipped .json.gz files (the uncompressed content is byte-identical; the
-    /// gzip bytes themselves are new). Without it, plain .json files.
+    /// Write gzipped .json.gz files, also for sources that were plain .json (the
+    /// uncompressed content is byte-identical; the gzip bytes themselves are new).
+    /// Without it, plain .json files.
     #[arg(long)]
     pub gzip: bool,
 }

@@ -78,7 +78,9 @@ fn output_path(to: &Path, key: &str, gzip: bool) -> Result<PathBuf, ArchiveError
             reason: "key is not a plain relative path".into(),
         });
     }
-    let name = if gzip {
+    let name = if gzip && !key.ends_with(".gz") {
+        format!("{key}.gz")
+    } else if gzip {
         key.to_string()
     } else {
         key.strip_suffix(".gz").unwrap_or(key).to_string()
@@ -334,6 +336,10 @@ mod tests {
         assert_eq!(
             output_path(to, "AWSLogs/1/a.json.gz", true).unwrap(),
             Path::new("/out/AWSLogs/1/a.json.gz")
+        );
+        assert_eq!(
+            output_path(to, "AWSLogs/1/b.json", true).unwrap(),
+            Path::new("/out/AWSLogs/1/b.json.gz")
         );
         for bad in ["../x.json", "/etc/x.json", "a/../../x.json"] {
             let err = output_path(to, bad, false).unwrap_err().to_string();

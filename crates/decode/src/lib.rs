@@ -318,6 +318,11 @@ fn scan_records(
 ) -> Result<(Vec<RecordSpan>, usize), DecodeError> {
     let mut scanner = Scanner::new(bytes, options.max_depth);
     if scanner.peek()? != ValueKind::Object {
+        // Report broken JSON as such before saying it is not CloudTrail.
+        scanner.skip_value()?;
+        if !scanner.at_end() {
+            return Err(trailing_text(&scanner));
+        }
         return Err(DecodeError::NoRecords("the top level is not a JSON object"));
     }
     scanner.begin_object()?;
@@ -338,13 +343,18 @@ fn scan_records(
         found = Some(scan_array(&mut scanner, options)?);
     }
     if !scanner.at_end() {
-        return Err(SyntaxError {
-            offset: scanner.position(),
-            kind: json::SyntaxErrorKind::UnexpectedByte(bytes[scanner.position()]),
-        }
-        .into());
+        return Err(trailing_text(&scanner));
     }
     found.ok_or(DecodeError::NoRecords("no top-level \"Records\" array"))
+}
+
+/// The error for text after the top-level value.
+fn trailing_text(scanner: &Scanner<'_>) -> DecodeError {
+    let offset = scanner.position();
+    DecodeError::Json(SyntaxError {
+        offset,
+        kind: json::SyntaxErrorKind::UnexpectedByte(scanner.bytes()[offset]),
+    })
 }
 
 fn scan_array(
