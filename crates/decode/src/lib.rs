@@ -385,14 +385,20 @@ fn scan_array(
     Ok((records, array_start))
 }
 
-/// Validate one record and read the two members that matter before normalising:
-/// `eventVersion` (is this CloudTrail at all?) and `eventTime` (for sorting).
+/// Validate one record and read what matters before normalising: is this a
+/// CloudTrail event at all, and its `eventTime` (for sorting).
+///
+/// A CloudTrail event has an `eventVersion` of `"1.x"`; some documented examples omit
+/// it, so a record without one is accepted when it names both `eventSource` and
+/// `eventName`, and its `eventSource` is not an S3-style `"aws:..."` notification.
 fn scan_record(scanner: &mut Scanner<'_>, index: usize) -> Result<RecordSpan, DecodeError> {
     let bytes = scanner.bytes();
     let start = scanner.position();
     scanner.begin_object()?;
     let mut event_version = None;
     let mut event_time = None;
+    let mut event_source = None;
+    let mut has_event_name = false;
     let mut first = true;
     while let Some(key) = scanner.next_member(first)? {
         first = false;
@@ -400,23 +406,40 @@ fn scan_record(scanner: &mut Scanner<'_>, index: usize) -> Result<RecordSpan, De
         match &bytes[key] {
             b"\"eventVersion\"" => event_version = Some(value),
             b"\"eventTime\"" => event_time = Some(value),
+            b"\"eventSource\"" => event_source = Some(value),
+            b"\"eventName\"" => has_event_name = true,
             _ => {}
         }
     }
     let not_cloudtrail = |reason: String| DecodeError::NotCloudTrail { index, reason };
-    let Some(version) = event_version else {
-        return Err(not_cloudtrail("no eventVersion".into()));
-    };
-    let version = String::from_utf8_lossy(&bytes[version]);
-    if !version.starts_with("\"1.") {
-        let hint = if version.starts_with("\"2.") {
-            " (an S3 event notification?)"
-        } else {
-            ""
-        };
-        return Err(not_cloudtrail(format!(
-            "eventVersion {version} is not 1.x{hint}"
-        )));
+    match event_version {
+        Some(version) => {
+            let version = String::from_utf8_lossy(&bytes[version]);
+            if !version.starts_with("\"1.") {
+                let hint = if version.starts_with("\"2.") {
+                    " (an S3 event notification?)"
+                } else {
+                    ""
+                };
+                return Err(not_cloudtrail(format!(
+                    "eventVersion {version} is not 1.x{hint}"
+                )));
+            }
+        }
+        None => {
+            let source = event_source.map(|span| &bytes[span]);
+            let named = source.is_some_and(|s| s.first() == Some(&b'"')) && has_event_name;
+            if !named {
+                return Err(not_cloudtrail(
+                    "no eventVersion, and no eventSource and eventName".into(),
+                ));
+            }
+            if source.is_some_and(|s| s.starts_with(b"\"aws:")) {
+                return Err(not_cloudtrail(
+                    "eventSource \"aws:...\" is an AWS service notification, not CloudTrail".into(),
+                ));
+            }
+        }
     }
     let event_time = event_time
         .and_then(|span| std::str::from_utf8(&bytes[span]).ok())
@@ -495,7 +518,11 @@ mod tests {
             ("{\"Records\":[1]}", "record 0 is not a JSON object"),
             (
                 "{\"Records\":[{}]}",
-                "record 0 is not a CloudTrail event: no eventVersion",
+                "record 0 is not a CloudTrail event: no eventVersion, and no eventSource and eventName",
+            ),
+            (
+                r#"{"Records":[{"eventSource":"aws:sqs","eventName":"x"}]}"#,
+                "record 0 is not a CloudTrail event: eventSource \"aws:...\" is an AWS service notification, not CloudTrail",
             ),
             (
                 r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3"}]}"#,
