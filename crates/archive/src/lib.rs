@@ -29,7 +29,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use read::{FileFilter, RestoreReport, Stats, read_records, restore, stats};
+pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};
 pub use write::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
     DEFAULT_ZSTD_LEVEL, PartitionKey, Partitioning, QuarantinedFile, RunReport, WriteOptions,

@@ -119,18 +119,21 @@ pub fn restore(
     Ok(report)
 }
 
-/// Rebuild the records of the given keys from one part: key -> (index, bytes).
+/// Rebuilt records by source key: (index in the file, exact bytes), unordered.
+pub type RecordsByKey = HashMap<String, Vec<(u32, Vec<u8>)>>;
+
+/// Rebuild the records of the given keys from one part.
 pub fn read_records<'k>(
     root: &Path,
     part: &str,
     keys: impl Iterator<Item = &'k str>,
-) -> Result<HashMap<String, Vec<(u32, Vec<u8>)>>, ArchiveError> {
+) -> Result<RecordsByKey, ArchiveError> {
     let path = root.join(part);
     let parquet_error = |source| ArchiveError::Parquet {
         path: path.clone(),
         source,
     };
-    let mut wanted: HashMap<String, Vec<(u32, Vec<u8>)>> =
+    let mut wanted: RecordsByKey =
         keys.map(|k| (k.to_string(), Vec::new())).collect();
     let file = std::fs::File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)

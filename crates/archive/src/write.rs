@@ -387,12 +387,12 @@ impl Writer<'_> {
                         entries.push(self.quarantine(file, reason, stored.as_deref())?);
                     }
                 }
-            }
-            if buffered_bytes >= self.options.part_bytes {
-                let files = std::mem::take(&mut buffer);
-                let entries = std::mem::take(&mut entries);
-                self.write_part(partition, files, entries)?;
-                buffered_bytes = 0;
+                if buffered_bytes >= self.options.part_bytes {
+                    let files = std::mem::take(&mut buffer);
+                    let entries = std::mem::take(&mut entries);
+                    self.write_part(partition, files, entries)?;
+                    buffered_bytes = 0;
+                }
             }
         }
         if !buffer.is_empty() {
@@ -533,12 +533,16 @@ impl Writer<'_> {
         let row_group_rows = self.options.row_group_rows.max(1);
         let wave_rows = row_group_rows * rayon::current_num_threads().max(1);
         for wave in order.chunks(wave_rows) {
-            let batches: Vec<Result<(RecordBatch, Vec<usize>, BTreeSet<String>), ArchiveError>> =
+            let batches: Vec<Result<RowGroup, ArchiveError>> =
                 wave.par_chunks(row_group_rows)
                     .map(|rows| build_row_group(&files, rows))
                     .collect();
             for (batch_rows, built) in wave.chunks(row_group_rows).zip(batches) {
-                let (batch, fallbacks, unknown) = built?;
+                let RowGroup {
+                    batch,
+                    fallbacks,
+                    unknown,
+                } = built?;
                 for row in fallbacks {
                     fallback_rows_per_file[batch_rows[row].1 as usize] += 1;
                 }
@@ -600,11 +604,18 @@ impl Writer<'_> {
     }
 }
 
+/// A proven row group: the batch, its rows stored whole, and unknown member paths.
+struct RowGroup {
+    batch: RecordBatch,
+    fallbacks: Vec<usize>,
+    unknown: BTreeSet<String>,
+}
+
 /// Normalise one row group's records (in sorted order) and prove the batch.
 fn build_row_group(
     files: &[Pending],
     rows: &[(Option<i64>, u32, u32)],
-) -> Result<(RecordBatch, Vec<usize>, BTreeSet<String>), ArchiveError> {
+) -> Result<RowGroup, ArchiveError> {
     let mut builder = BatchBuilder::new();
     let mut originals = Vec::with_capacity(rows.len());
     for &(_, file, record) in rows {
@@ -626,7 +637,11 @@ fn build_row_group(
                 context: "building a row group".into(),
                 source,
             })?;
-    Ok((batch, fallbacks, unknown))
+    Ok(RowGroup {
+        batch,
+        fallbacks,
+        unknown,
+    })
 }
 
 fn count_versions(batch: &RecordBatch, counts: &mut BTreeMap<String, u64>) {
