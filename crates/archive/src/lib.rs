@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};
 pub use write::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
-    DEFAULT_ZSTD_LEVEL, PartitionKey, Partitioning, QuarantinedFile, RunReport, WriteOptions,
-    archive,
+    DEFAULT_ZSTD_LEVEL, ORPHAN_GRACE, PartitionKey, Partitioning, QuarantinedFile, RunReport,
+    WriteOptions, archive,
 };
 
 /// Errors of archive operations. Input problems in source files are not errors:

@@ -225,6 +225,16 @@ impl Manifest {
         }
     }
 
+    /// The current entry of every source key, in commit order: where a key was
+    /// recorded more than once (by concurrent writers), the last record wins.
+    pub fn current_files(&self) -> impl Iterator<Item = &FileEntry> {
+        self.files
+            .iter()
+            .enumerate()
+            .filter(|(index, file)| self.by_key.get(&file.key) == Some(index))
+            .map(|(_, file)| file)
+    }
+
     /// The entry for a source key.
     pub fn file(&self, key: &str) -> Option<&FileEntry> {
         self.by_key.get(key).map(|&i| &self.files[i])
@@ -325,6 +335,11 @@ mod tests {
         assert_eq!(keys, ["a", "b"]);
         assert!(manifest.file("b").is_some());
         assert!(manifest.file("c").is_none());
+        write_commit(dir.path(), &commit("0003", "a")).unwrap();
+        let manifest = Manifest::load(dir.path()).unwrap();
+        assert_eq!(manifest.files.len(), 3);
+        let current: Vec<_> = manifest.current_files().map(|f| f.key.as_str()).collect();
+        assert_eq!(current, ["b", "a"]);
     }
 
     #[test]

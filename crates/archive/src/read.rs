@@ -100,7 +100,7 @@ pub fn restore(
     let manifest = Manifest::load(root)?;
     let mut report = RestoreReport::default();
     let mut by_part: BTreeMap<&str, Vec<&FileEntry>> = BTreeMap::new();
-    for entry in &manifest.files {
+    for entry in manifest.current_files() {
         if entry.status != FileStatus::Archived || !filter.matches(entry) {
             continue;
         }
@@ -133,8 +133,7 @@ pub fn read_records<'k>(
         path: path.clone(),
         source,
     };
-    let mut wanted: RecordsByKey =
-        keys.map(|k| (k.to_string(), Vec::new())).collect();
+    let mut wanted: RecordsByKey = keys.map(|k| (k.to_string(), Vec::new())).collect();
     let file = std::fs::File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(parquet_error)?
@@ -281,7 +280,7 @@ pub fn stats(root: &Path) -> Result<Stats, ArchiveError> {
         commits: manifest.commits as u64,
         ..Stats::default()
     };
-    for file in &manifest.files {
+    for file in manifest.current_files() {
         match file.status {
             FileStatus::Archived => {
                 stats.files += 1;

@@ -35,6 +35,9 @@ pub const DEFAULT_ROW_GROUP_ROWS: usize = trailpack_schema::DEFAULT_BATCH_ROWS;
 pub const DEFAULT_PART_BYTES: usize = 256 << 20;
 /// Default stored bytes read and decoded in one parallel wave.
 pub const DEFAULT_WAVE_BYTES: u64 = 32 << 20;
+/// How old an uncommitted part or temporary file must be before a writer removes
+/// it as the leftover of a crash.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Columns with bloom filters: the usual needle lookups of an investigation.
 pub const BLOOM_FILTER_COLUMNS: [&str; 4] = [
     "eventid",
@@ -409,27 +412,38 @@ impl Writer<'_> {
         self.report.raw_bytes_in += decoded.bytes.len() as u64;
     }
 
-    /// Delete part files in `partition` that no commit names: leftovers of a run that
-    /// crashed between renaming a part and committing it.
+    /// Delete part files in `partition` that no commit names and that are older than
+    /// [`ORPHAN_GRACE`]: leftovers of a run that crashed between writing a part and
+    /// committing it. The grace period and a fresh read of the commits keep this from
+    /// touching a part that a concurrent writer is still writing or committing.
     fn remove_orphans(&self, partition: &PartitionKey) -> Result<(), ArchiveError> {
         let dir = self.root.join(partition.dir());
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(());
         };
-        let known: HashSet<&str> = self
-            .manifest
-            .parts
-            .iter()
-            .map(|p| p.path.as_str())
-            .collect();
+        let mut candidates = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let relative = format!("{}/{name}", partition.dir());
             let ours = name.starts_with("part-") && name.ends_with(".parquet");
             let temp = name.starts_with(".tmp-");
-            if (ours && !known.contains(relative.as_str())) || temp {
-                std::fs::remove_file(entry.path())
-                    .map_err(|e| ArchiveError::io(&entry.path(), e))?;
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age >= ORPHAN_GRACE);
+            if (ours || temp) && stale {
+                candidates.push((format!("{}/{name}", partition.dir()), entry.path()));
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let manifest = Manifest::load(self.root)?;
+        let known: HashSet<&str> = manifest.parts.iter().map(|p| p.path.as_str()).collect();
+        for (relative, path) in candidates {
+            if !known.contains(relative.as_str()) {
+                std::fs::remove_file(&path).map_err(|e| ArchiveError::io(&path, e))?;
             }
         }
         Ok(())
@@ -533,10 +547,10 @@ impl Writer<'_> {
         let row_group_rows = self.options.row_group_rows.max(1);
         let wave_rows = row_group_rows * rayon::current_num_threads().max(1);
         for wave in order.chunks(wave_rows) {
-            let batches: Vec<Result<RowGroup, ArchiveError>> =
-                wave.par_chunks(row_group_rows)
-                    .map(|rows| build_row_group(&files, rows))
-                    .collect();
+            let batches: Vec<Result<RowGroup, ArchiveError>> = wave
+                .par_chunks(row_group_rows)
+                .map(|rows| build_row_group(&files, rows))
+                .collect();
             for (batch_rows, built) in wave.chunks(row_group_rows).zip(batches) {
                 let RowGroup {
                     batch,

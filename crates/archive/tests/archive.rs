@@ -8,7 +8,7 @@ use arrow_array::types::TimestampMicrosecondType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::FileReader;
 use trailpack_archive::manifest::{COMMITS_DIR, Manifest};
-use trailpack_archive::{FileFilter, NoProgress, WriteOptions, archive, restore};
+use trailpack_archive::{FileFilter, NoProgress, ORPHAN_GRACE, WriteOptions, archive, restore};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -35,7 +35,12 @@ fn run(trail: &Path, archive_dir: &Path, options: &WriteOptions) -> trailpack_ar
 }
 
 fn total_rows(archive_dir: &Path) -> u64 {
-    Manifest::load(archive_dir).unwrap().parts.iter().map(|p| p.rows).sum()
+    Manifest::load(archive_dir)
+        .unwrap()
+        .parts
+        .iter()
+        .map(|p| p.rows)
+        .sum()
 }
 
 #[test]
@@ -44,7 +49,10 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
     let trail = dir.path().join("trail");
     for minute in 0..6 {
         // Records within a file are out of order, as CloudTrail writes them.
-        let records: Vec<String> = [50, 10, 30].iter().map(|m| record(m - minute, "Get")).collect();
+        let records: Vec<String> = [50, 10, 30]
+            .iter()
+            .map(|m| record(m - minute, "Get"))
+            .collect();
         write_log(&trail, "us-east-1", minute, &records);
     }
     write_log(&trail, "eu-west-1", 0, &[record(5, "Put")]);
@@ -58,7 +66,10 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
     let report = run(&trail, &archive_dir, &options);
     assert_eq!(report.files_archived, 8);
     assert_eq!(report.records_out, 19);
-    assert!(report.parts_written >= 3, "small part size splits the partition");
+    assert!(
+        report.parts_written >= 3,
+        "small part size splits the partition"
+    );
 
     let manifest = Manifest::load(&archive_dir).unwrap();
     assert_eq!(manifest.parts.len() as u64, report.parts_written);
@@ -67,14 +78,26 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len() as u64, part.bytes);
         assert_eq!(crc32fast::hash(&bytes), part.crc32);
-        assert!(part.path.starts_with(&format!("account={ACCOUNT}/region={}/year=2021/month=01/part-", part.region)));
+        assert!(part.path.starts_with(&format!(
+            "account={ACCOUNT}/region={}/year=2021/month=01/part-",
+            part.region
+        )));
 
-        let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap())
+                .unwrap();
         let metadata = reader.metadata();
         assert_eq!(metadata.num_row_groups() as u64, part.row_groups);
         let row_group = metadata.row_group(0);
-        let eventid = row_group.columns().iter().find(|c| c.column_path().string() == "eventid").unwrap();
-        assert!(eventid.bloom_filter_offset().is_some(), "eventid has a bloom filter");
+        let eventid = row_group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == "eventid")
+            .unwrap();
+        assert!(
+            eventid.bloom_filter_offset().is_some(),
+            "eventid has a bloom filter"
+        );
 
         let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
             .unwrap()
@@ -88,7 +111,10 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
             times.extend((0..column.len()).map(|i| column.value(i)));
         }
         assert_eq!(times.len() as u64, part.rows);
-        assert!(times.windows(2).all(|w| w[0] <= w[1]), "rows sorted by eventtime");
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "rows sorted by eventtime"
+        );
         assert_eq!(part.min_event_time_us, times.first().copied());
         assert_eq!(part.max_event_time_us, times.last().copied());
     }
@@ -100,7 +126,12 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
     assert_eq!(restored.files, 8);
     for file in &manifest.files {
         let original = std::fs::read(trail.join(&file.key)).unwrap();
-        assert_eq!(std::fs::read(out.join(&file.key)).unwrap(), original, "{}", file.key);
+        assert_eq!(
+            std::fs::read(out.join(&file.key)).unwrap(),
+            original,
+            "{}",
+            file.key
+        );
     }
 
     // Filters select by region and by key prefix.
@@ -109,7 +140,10 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
         ..FileFilter::default()
     };
     let out = dir.path().join("eu");
-    assert_eq!(restore(&archive_dir, &filter, &out, false).unwrap().files, 2);
+    assert_eq!(
+        restore(&archive_dir, &filter, &out, false).unwrap().files,
+        2
+    );
 }
 
 #[test]
@@ -131,15 +165,38 @@ fn a_crash_between_part_and_commit_loses_and_duplicates_nothing() {
         .collect();
     commits.sort();
     std::fs::remove_file(commits.last().unwrap()).unwrap();
-    let partition = archive_dir.join(format!("account={ACCOUNT}/region=us-east-1/year=2021/month=01"));
+    let partition = archive_dir.join(format!(
+        "account={ACCOUNT}/region=us-east-1/year=2021/month=01"
+    ));
     std::fs::write(partition.join(".tmp-part-crashed"), b"half a part").unwrap();
     let parts_on_disk = || std::fs::read_dir(&partition).unwrap().count();
     assert_eq!(parts_on_disk(), 3);
     assert_eq!(total_rows(&archive_dir), 2);
 
+    // Within the grace period the files could belong to a concurrent writer: kept.
+    write_log(&trail, "us-east-1", 2, &[record(4, "D")]);
+    run(&trail, &archive_dir, &WriteOptions::default());
+    assert_eq!(parts_on_disk(), 4);
+    assert_eq!(total_rows(&archive_dir), 4);
+
+    // Once stale, they are removed.
+    let stale = std::time::SystemTime::now() - ORPHAN_GRACE * 2;
+    for entry in std::fs::read_dir(&partition).unwrap() {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry.unwrap().path())
+            .unwrap();
+        file.set_modified(stale).unwrap();
+    }
+
+    write_log(&trail, "us-east-1", 3, &[record(5, "E")]);
     let report = run(&trail, &archive_dir, &WriteOptions::default());
     assert_eq!(report.files_archived, 1);
-    assert_eq!(report.files_already_archived, 1);
-    assert_eq!(total_rows(&archive_dir), 3);
-    assert_eq!(parts_on_disk(), 2, "the orphan and the temporary file are gone");
+    assert_eq!(report.files_already_archived, 3);
+    assert_eq!(total_rows(&archive_dir), 5);
+    assert_eq!(
+        parts_on_disk(),
+        3,
+        "the orphan and the temporary file are gone"
+    );
 }

@@ -404,9 +404,10 @@ fn scan_record(scanner: &mut Scanner<'_>, index: usize) -> Result<RecordSpan, De
         first = false;
         let value = scanner.skip_value()?;
         match &bytes[key] {
-            b"\"eventVersion\"" => event_version = Some(value),
-            b"\"eventTime\"" => event_time = Some(value),
-            b"\"eventSource\"" => event_source = Some(value),
+            // The first occurrence counts, as in the typed columns.
+            b"\"eventVersion\"" => event_version = event_version.or(Some(value)),
+            b"\"eventTime\"" => event_time = event_time.or(Some(value)),
+            b"\"eventSource\"" => event_source = event_source.or(Some(value)),
             b"\"eventName\"" => has_event_name = true,
             _ => {}
         }
@@ -491,7 +492,7 @@ mod tests {
 
     #[test]
     fn event_time_is_parsed_for_sorting() {
-        let file = plain(r#"{"Records":[{"eventVersion":"1.08","eventTime":"2021-03-04T05:06:07Z"},{"eventVersion":"1.08"}]}"#).unwrap();
+        let file = plain(r#"{"Records":[{"eventVersion":"1.08","eventTime":"2021-03-04T05:06:07Z","eventTime":"2022-01-01T00:00:00Z"},{"eventVersion":"1.08"}]}"#).unwrap();
         assert_eq!(file.records[0].event_time, Some(1_614_834_367_000_000));
         assert_eq!(file.records[1].event_time, None);
     }

@@ -295,7 +295,9 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::metadata(root).map_err(|e| io_error(root, e))?;
+    // A canonical root has no `..` or `.` components, so no key can climb out of
+    // the tree it names.
+    let root = &std::fs::canonicalize(root).map_err(|e| io_error(root, e))?;
     let mut listing = Listing::default();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.map_err(|e| {
