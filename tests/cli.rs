@@ -114,6 +114,19 @@ fn report(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// A run report's quarantined files: key -> reason.
+fn quarantined_reasons(run: &Value) -> BTreeMap<String, String> {
+    run["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            let field = |name: &str| q[name].as_str().unwrap().to_string();
+            (field("key"), field("reason"))
+        })
+        .collect()
+}
+
 #[test]
 fn generated_tree_round_trips_exactly_and_reruns_are_incremental() {
     let dir = tempfile::tempdir().unwrap();
@@ -303,17 +316,7 @@ fn bad_inputs_are_quarantined_with_their_reason_and_nothing_is_lost() {
     let run = report(&report_path);
     assert_eq!(run["files_archived"], 3);
     assert_eq!(run["files_quarantined"], cases.len());
-    let quarantined: BTreeMap<String, String> = run["quarantined"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| {
-            (
-                q["key"].as_str().unwrap().to_string(),
-                q["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let quarantined = quarantined_reasons(&run);
     for (name, (bytes, reason)) in &expected {
         let key = format!("AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2021/01/01/{name}");
         let got = &quarantined[&key];
@@ -590,17 +593,7 @@ fn real_corpus_archives_and_restores_byte_exactly() {
         path_str(&report_path),
     ]);
     let run = report(&report_path);
-    let quarantined: BTreeMap<String, String> = run["quarantined"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| {
-            (
-                q["key"].as_str().unwrap().to_string(),
-                q["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let quarantined = quarantined_reasons(&run);
     assert_eq!(
         quarantined.keys().cloned().collect::<BTreeSet<_>>(),
         expect_quarantined,

@@ -139,10 +139,12 @@ fn print_run(report: &RunReport) {
 
 fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
     let filter = FileFilter {
-        accounts: args.account,
-        regions: args.region,
-        from: args.from,
-        until: args.until,
+        files: trailpack_source::Filter {
+            accounts: args.account,
+            regions: args.region,
+            from: args.from,
+            until: args.until,
+        },
         key_prefixes: args.key,
     };
     let report = trailpack_archive::restore(&args.archive, &filter, &args.to, args.gzip)?;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use trailpack_decode::{Frame, sha256};
 use trailpack_schema::Rebuilder;
 use trailpack_schema::fields::{RECORD_INDEX, SOURCE_KEY};
-use trailpack_source::UtcTime;
+use trailpack_source::{Filter, UtcTime};
 
 use crate::manifest::{FileEntry, FileStatus, Manifest, write_atomic};
 use crate::{ArchiveError, hex};
@@ -20,17 +20,12 @@ use crate::{ArchiveError, hex};
 /// Rows per batch when reading parts.
 const READ_BATCH_ROWS: usize = 64 * 1024;
 
-/// Which archived files to select. Empty lists select all.
+/// Which archived files to select: by account, region and delivery time, and by
+/// key prefix. Empty lists select all.
 #[derive(Debug, Clone, Default)]
 pub struct FileFilter {
-    /// Accounts to keep.
-    pub accounts: Vec<String>,
-    /// Regions to keep.
-    pub regions: Vec<String>,
-    /// Keep files delivered at or after this time.
-    pub from: Option<UtcTime>,
-    /// Keep files delivered before this time.
-    pub until: Option<UtcTime>,
+    /// Accounts, regions and delivery times to keep.
+    pub files: Filter,
     /// Keep files whose key starts with one of these.
     pub key_prefixes: Vec<String>,
 }
@@ -39,14 +34,7 @@ impl FileFilter {
     /// Whether `entry` passes the filter.
     pub fn matches(&self, entry: &FileEntry) -> bool {
         let delivery: Option<UtcTime> = entry.delivery.parse().ok();
-        (self.accounts.is_empty() || self.accounts.contains(&entry.account))
-            && (self.regions.is_empty() || self.regions.contains(&entry.region))
-            && self
-                .from
-                .is_none_or(|from| delivery.is_some_and(|d| d >= from))
-            && self
-                .until
-                .is_none_or(|until| delivery.is_some_and(|d| d < until))
+        delivery.is_some_and(|d| self.files.accepts(&entry.account, &entry.region, d))
             && (self.key_prefixes.is_empty()
                 || self
                     .key_prefixes

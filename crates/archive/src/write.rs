@@ -309,7 +309,6 @@ pub fn archive(
         options,
         properties,
         ids: Ids::new(),
-        manifest: &manifest,
         report: &mut report,
         progress,
     };
@@ -326,7 +325,6 @@ struct Writer<'a> {
     options: &'a WriteOptions,
     properties: Arc<WriterProperties>,
     ids: Ids,
-    manifest: &'a Manifest,
     report: &'a mut RunReport,
     progress: &'a dyn Progress,
 }

@@ -135,10 +135,8 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
     }
 
     // Filters select by region and by key prefix.
-    let filter = FileFilter {
-        regions: vec!["eu-west-1".into()],
-        ..FileFilter::default()
-    };
+    let mut filter = FileFilter::default();
+    filter.files.regions = vec!["eu-west-1".into()];
     let out = dir.path().join("eu");
     assert_eq!(
         restore(&archive_dir, &filter, &out, false).unwrap().files,

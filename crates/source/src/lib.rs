@@ -350,10 +350,15 @@ pub struct Filter {
 impl Filter {
     /// Whether `name` passes the filter.
     pub fn matches(&self, name: &FileName) -> bool {
-        (self.accounts.is_empty() || self.accounts.contains(&name.account))
-            && (self.regions.is_empty() || self.regions.contains(&name.region))
-            && self.from.is_none_or(|from| name.delivery >= from)
-            && self.until.is_none_or(|until| name.delivery < until)
+        self.accepts(&name.account, &name.region, name.delivery)
+    }
+
+    /// Whether a file of `account` and `region` delivered at `delivery` passes.
+    pub fn accepts(&self, account: &str, region: &str, delivery: UtcTime) -> bool {
+        (self.accounts.is_empty() || self.accounts.iter().any(|a| a == account))
+            && (self.regions.is_empty() || self.regions.iter().any(|r| r == region))
+            && self.from.is_none_or(|from| delivery >= from)
+            && self.until.is_none_or(|until| delivery < until)
     }
 }
 
