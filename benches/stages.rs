@@ -21,7 +21,10 @@ fn sample() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             stored.push(file.read().unwrap());
         }
     }
-    let raw = stored.iter().map(|gz| gunzip(gz, 1 << 30).unwrap()).collect();
+    let raw = stored
+        .iter()
+        .map(|gz| gunzip(gz, 1 << 30).unwrap())
+        .collect();
     (stored, raw)
 }
 
@@ -41,9 +44,16 @@ fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("stages");
     group.throughput(Throughput::Bytes(raw_bytes));
     group.bench_function("gunzip", |b| {
-        b.iter(|| stored.iter().map(|gz| gunzip(gz, 1 << 30).unwrap().len()).sum::<usize>())
+        b.iter(|| {
+            stored
+                .iter()
+                .map(|gz| gunzip(gz, 1 << 30).unwrap().len())
+                .sum::<usize>()
+        })
     });
-    group.bench_function("sha256", |b| b.iter(|| raw.iter().map(|r| sha256(r)[0]).fold(0, u8::wrapping_add)));
+    group.bench_function("sha256", |b| {
+        b.iter(|| raw.iter().map(|r| sha256(r)[0]).fold(0, u8::wrapping_add))
+    });
     group.bench_function(BenchmarkId::new("spans", "trailpack-scanner"), |b| {
         b.iter(|| {
             raw.iter()
@@ -94,7 +104,9 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let dir = tempfile::tempdir().unwrap();
             let files = trailpack_source::list(&root).unwrap().files;
-            archive(dir.path(), files, &WriteOptions::default(), &NoProgress).unwrap().records_out
+            archive(dir.path(), files, &WriteOptions::default(), &NoProgress)
+                .unwrap()
+                .records_out
         })
     });
     group.finish();

@@ -100,7 +100,9 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     if !args.quiet {
         print_run(&report);
     }
-    Ok(u8::from(report.files_quarantined > 0))
+    Ok(u8::from(
+        report.files_quarantined > 0 || report.files_unreadable > 0,
+    ))
 }
 
 fn mb(bytes: u64) -> String {
@@ -132,8 +134,11 @@ fn print_run(report: &RunReport) {
         report.files_already_archived, report.digest_files, report.files_skipped
     );
     println!(
-        "  {} files quarantined; {} records in {} files stored whole (fallback)",
-        report.files_quarantined, report.fallback_records, report.fallback_files
+        "  {} files quarantined, {} unreadable; {} records in {} files stored whole (fallback)",
+        report.files_quarantined,
+        report.files_unreadable,
+        report.fallback_records,
+        report.fallback_files
     );
 }
 

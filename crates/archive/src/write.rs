@@ -190,6 +190,8 @@ pub struct RunReport {
     pub files_archived: u64,
     /// Files quarantined in this run.
     pub files_quarantined: u64,
+    /// Files that could not be read; not recorded, so the next run tries again.
+    pub files_unreadable: u64,
     /// Records read from archived files.
     pub records_in: u64,
     /// Rows written to parts.
@@ -214,6 +216,14 @@ pub struct RunReport {
     pub quarantined: Vec<QuarantinedFile>,
     /// Skipped paths with their reasons (filled in by the caller).
     pub skipped: Vec<QuarantinedFile>,
+}
+
+/// Why a file did not decode.
+enum Failure {
+    /// It could not be read (vanished, permissions): reported, not recorded.
+    Unreadable(std::io::Error),
+    /// Its bytes are not a valid CloudTrail log file: quarantined with them.
+    Invalid { reason: String, stored: Vec<u8> },
 }
 
 /// A decoded file waiting in the part buffer.
@@ -355,15 +365,15 @@ impl Writer<'_> {
             let decoded: Vec<_> = wave
                 .par_iter()
                 .map(|file| {
-                    let stored = file
-                        .read()
-                        .map_err(|e| (format!("cannot read: {e}"), None))?;
+                    let stored = file.read().map_err(Failure::Unreadable)?;
                     let encoding = match file.name.compression {
                         SourceCompression::Gzip => Encoding::Gzip,
                         SourceCompression::None => Encoding::Plain,
                     };
-                    decode_file(&stored, encoding, decode_options)
-                        .map_err(|e| (e.to_string(), Some(stored)))
+                    decode_file(&stored, encoding, decode_options).map_err(|e| Failure::Invalid {
+                        reason: e.to_string(),
+                        stored,
+                    })
                 })
                 .collect();
             for (file, result) in wave.iter().zip(decoded) {
@@ -383,9 +393,18 @@ impl Writer<'_> {
                             });
                         }
                     }
-                    Err((reason, stored)) => {
+                    Err(Failure::Invalid { reason, stored }) => {
                         self.progress.advance(1, file.size, 0);
-                        entries.push(self.quarantine(file, reason, stored.as_deref())?);
+                        entries.push(self.quarantine(file, reason, &stored)?);
+                    }
+                    Err(Failure::Unreadable(error)) => {
+                        // Not recorded in the manifest: the next run tries again.
+                        self.progress.advance(1, file.size, 0);
+                        self.progress.warn(&format!(
+                            "{}: cannot read (left for the next run): {error}",
+                            file.path.display()
+                        ));
+                        self.report.files_unreadable += 1;
                     }
                 }
                 if buffered_bytes >= self.options.part_bytes {
@@ -451,7 +470,7 @@ impl Writer<'_> {
         &mut self,
         file: &SourceFile,
         reason: String,
-        stored: Option<&[u8]>,
+        stored: &[u8],
     ) -> Result<FileEntry, ArchiveError> {
         self.progress
             .warn(&format!("{}: quarantined: {reason}", file.path.display()));
@@ -460,14 +479,8 @@ impl Writer<'_> {
             key: file.key.clone(),
             reason: reason.clone(),
         });
-        let quarantine_path = match stored {
-            Some(bytes) => {
-                let relative = format!("{QUARANTINE_DIR}/{}", file.key);
-                write_atomic(&self.root.join(&relative), bytes)?;
-                Some(relative)
-            }
-            None => None,
-        };
+        let quarantine_path = format!("{QUARANTINE_DIR}/{}", file.key);
+        write_atomic(&self.root.join(&quarantine_path), stored)?;
         Ok(FileEntry {
             key: file.key.clone(),
             status: FileStatus::Quarantined,
@@ -482,7 +495,7 @@ impl Writer<'_> {
             part: None,
             frame: None,
             reason: Some(reason),
-            quarantine_path,
+            quarantine_path: Some(quarantine_path),
         })
     }
 

@@ -198,3 +198,36 @@ fn a_crash_between_part_and_commit_loses_and_duplicates_nothing() {
         "the orphan and the temporary file are gone"
     );
 }
+
+#[test]
+fn a_file_that_vanishes_before_it_is_read_is_reported_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let archive_dir = dir.path().join("archive");
+    write_log(&trail, "us-east-1", 0, &[record(1, "A")]);
+    let vanishing = write_log(&trail, "us-east-1", 1, &[record(2, "B")]);
+    let listing = trailpack_source::list(&trail).unwrap();
+    let content = std::fs::read(trail.join(&vanishing)).unwrap();
+    std::fs::remove_file(trail.join(&vanishing)).unwrap();
+    let report = archive(
+        &archive_dir,
+        listing.files,
+        &WriteOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(report.files_archived, 1);
+    assert_eq!(report.files_unreadable, 1);
+    assert_eq!(report.files_quarantined, 0);
+    assert!(
+        Manifest::load(&archive_dir)
+            .unwrap()
+            .file(&vanishing)
+            .is_none()
+    );
+
+    std::fs::write(trail.join(&vanishing), content).unwrap();
+    let report = run(&trail, &archive_dir, &WriteOptions::default());
+    assert_eq!(report.files_archived, 1, "the next run picks it up");
+    assert_eq!(total_rows(&archive_dir), 2);
+}

@@ -307,6 +307,13 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
                 .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
             io_error(&path, source)
         })?;
+        if entry.file_type().is_symlink() {
+            listing.skipped.push(Skipped {
+                path: entry.path().to_path_buf(),
+                reason: "symbolic link (not followed)".into(),
+            });
+            continue;
+        }
         if !entry.file_type().is_file() {
             continue;
         }
@@ -430,6 +437,50 @@ mod tests {
         assert_eq!(
             key_of(Path::new("/x/b.json"), Path::new("/x/b.json")),
             "b.json"
+        );
+    }
+
+    #[test]
+    fn listing_reports_what_it_does_not_take() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = dir
+            .path()
+            .join("AWSLogs/111122223333/CloudTrail/us-east-1/2021/01/02");
+        std::fs::create_dir_all(&day).unwrap();
+        let name = "111122223333_CloudTrail_us-east-1_20210102T0305Z_AbCdEfGhIjKlMnOp.json.gz";
+        std::fs::write(day.join(name), b"x").unwrap();
+        std::fs::write(day.join("notes.txt"), b"x").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(day.join(name), day.join("link.json.gz")).unwrap();
+        let listing = list(dir.path()).unwrap();
+        assert_eq!(listing.files.len(), 1);
+        assert_eq!(
+            listing.files[0].key,
+            format!("AWSLogs/111122223333/CloudTrail/us-east-1/2021/01/02/{name}")
+        );
+        let mut reasons: Vec<_> = listing
+            .skipped
+            .iter()
+            .map(|s| {
+                (
+                    s.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    s.reason.as_str(),
+                )
+            })
+            .collect();
+        reasons.sort();
+        let mut expected = vec![("notes.txt".to_string(), "not a CloudTrail file name")];
+        if cfg!(unix) {
+            expected.insert(
+                0,
+                ("link.json.gz".to_string(), "symbolic link (not followed)"),
+            );
+        }
+        assert_eq!(reasons, expected);
+        let missing = list(&dir.path().join("nope")).unwrap_err().to_string();
+        assert!(
+            missing.contains("nope") && missing.contains("No such file"),
+            "{missing}"
         );
     }
 
