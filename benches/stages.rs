@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use trailpack_archive::{NoProgress, WriteOptions, archive};
+use trailpack_archive::{IntegrityInputs, NoProgress, WriteOptions, archive};
 use trailpack_decode::{DecodeOptions, decode_bytes, gunzip, sha256};
 use trailpack_schema::{BatchBuilder, Rebuilder};
 
@@ -104,9 +104,15 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let dir = tempfile::tempdir().unwrap();
             let files = trailpack_source::list(&root).unwrap().files;
-            archive(dir.path(), files, &WriteOptions::default(), &NoProgress)
-                .unwrap()
-                .records_out
+            archive(
+                dir.path(),
+                files,
+                &WriteOptions::default(),
+                &IntegrityInputs::default(),
+                &NoProgress,
+            )
+            .unwrap()
+            .records_out
         })
     });
     group.finish();

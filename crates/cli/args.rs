@@ -30,6 +30,12 @@ pub enum Command {
     Stats(StatsArgs),
     /// Print the archive's column schema.
     Schema,
+    /// Validate CloudTrail digest chains and the log files they list, offline, over a
+    /// raw trail tree (like `aws cloudtrail validate-logs`, and stricter).
+    Validate(ValidateArgs),
+    /// Check an archive: part checksums, rebuilt files (--deep), digest chains
+    /// (--digests).
+    Verify(VerifyArgs),
 }
 
 /// The time level of partitions, by delivery time.
@@ -97,6 +103,64 @@ pub struct ArchiveArgs {
     /// No progress and no summary (problems are still reported on stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// CloudTrail public keys to keep in the archive (`aws cloudtrail
+    /// list-public-keys` JSON, PEM or DER; repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+    /// Digest signatures (S3 metadata lost in a local copy): a JSON map from digest
+    /// key to hex signature. A `signatures.json` inside a source tree is read too.
+    #[arg(long, value_name = "FILE")]
+    pub signatures: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Local trail trees (any level of AWSLogs/).
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+    /// CloudTrail public keys (`aws cloudtrail list-public-keys` JSON, PEM or DER;
+    /// repeatable).
+    #[arg(long, required = true, value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+    /// Digest signatures: a JSON map from digest key to hex signature (or to
+    /// {"signature": ...}). A `signatures.json` inside a source tree is read too.
+    #[arg(long, value_name = "FILE")]
+    pub signatures: Vec<PathBuf>,
+    /// Only digests whose hour ends at or after this UTC time.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<UtcTime>,
+    /// Only digests whose hour ends before this UTC time (exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<UtcTime>,
+    /// Only this account (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub account: Vec<String>,
+    /// Only this region (repeatable).
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The archive directory.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Also rebuild every archived file and compare its SHA-256 with the manifest.
+    #[arg(long)]
+    pub deep: bool,
+    /// Also validate the archived digest chains and every log file they list from
+    /// the archive's content alone (implies rebuilding every file).
+    #[arg(long)]
+    pub digests: bool,
+    /// Public keys in addition to those stored in the archive (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

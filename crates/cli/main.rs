@@ -5,6 +5,7 @@
 //! found a problem), 2 on usage or fatal errors.
 
 mod args;
+mod integrity;
 mod progress;
 
 use std::path::Path;
@@ -43,6 +44,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             schema();
             Ok(0)
         }
+        Command::Validate(args) => integrity::validate(args),
+        Command::Verify(args) => integrity::verify(args),
     }
 }
 
@@ -64,6 +67,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     };
     let mut files = Vec::new();
     let mut skipped = Vec::new();
+    let mut signature_files = Vec::new();
     for source in &args.sources {
         let listing = trailpack_source::list(source)?;
         files.extend(
@@ -73,6 +77,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
                 .filter(|f| filter.matches(&f.name)),
         );
         skipped.extend(listing.skipped);
+        signature_files.extend(listing.signatures);
     }
     for skip in &skipped {
         eprintln!(
@@ -81,8 +86,15 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
             skip.reason
         );
     }
+    let inputs = trailpack_archive::IntegrityInputs {
+        signatures: integrity::load_signatures(&signature_files, &args.signatures)?,
+        public_keys: integrity::load_keys(&args.public_keys)?
+            .iter()
+            .map(trailpack_archive::manifest::StoredPublicKey::from)
+            .collect(),
+    };
     let progress = CliProgress::new(args.quiet);
-    let mut report = trailpack_archive::archive(&args.to, files, &options, &progress)?;
+    let mut report = trailpack_archive::archive(&args.to, files, &options, &inputs, &progress)?;
     progress.finish();
     report.files_skipped = skipped.len() as u64;
     report.skipped = skipped
@@ -130,8 +142,11 @@ fn print_run(report: &RunReport) {
         );
     }
     println!(
-        "  {} already archived, {} digest files set aside, {} other files skipped",
-        report.files_already_archived, report.digest_files, report.files_skipped
+        "  {} already archived, {} digest files found ({} stored), {} other files skipped",
+        report.files_already_archived,
+        report.digest_files,
+        report.digests_archived,
+        report.files_skipped
     );
     println!(
         "  {} files quarantined, {} unreadable; {} records in {} files stored whole (fallback)",

@@ -7,33 +7,43 @@
 //! files. [`archive`] decodes source files in parallel, sorts each partition's
 //! records by event time, proves every row group rebuilds to the original bytes,
 //! writes the part to a temporary file, fsyncs and renames it, and only then commits
-//! it. [`restore`] turns parts back into the original files, checking each file's
-//! SHA-256; [`stats`] summarises the manifest.
+//! it. Digest files are kept whole with their signatures. [`restore`] turns parts
+//! back into the original files, checking each file's SHA-256; [`verify`] checks
+//! parts, rebuilt files and CloudTrail's digest chains; [`stats`] summarises.
 //!
 //! Main types: [`WriteOptions`], [`RunReport`], [`FileFilter`], [`manifest::Manifest`],
 //! [`ArchiveError`].
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use trailpack_archive::{archive, restore, FileFilter, NoProgress, WriteOptions};
+//! use trailpack_archive::{archive, restore, FileFilter, IntegrityInputs, NoProgress, WriteOptions};
 //!
 //! let listing = trailpack_source::list(Path::new("trail/AWSLogs")).unwrap();
-//! let report = archive(Path::new("archive"), listing.files, &WriteOptions::default(), &NoProgress).unwrap();
+//! let report = archive(
+//!     Path::new("archive"),
+//!     listing.files,
+//!     &WriteOptions::default(),
+//!     &IntegrityInputs::default(),
+//!     &NoProgress,
+//! )
+//! .unwrap();
 //! println!("{} records archived", report.records_out);
 //! restore(Path::new("archive"), &FileFilter::default(), Path::new("restored"), false).unwrap();
 //! ```
 
 pub mod manifest;
 mod read;
+mod verify;
 mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};
+pub use verify::{VerifyOptions, VerifyReport, verify};
 pub use write::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
-    DEFAULT_ZSTD_LEVEL, ORPHAN_GRACE, PartitionKey, Partitioning, QuarantinedFile, RunReport,
-    WriteOptions, archive,
+    DEFAULT_ZSTD_LEVEL, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning, QuarantinedFile,
+    RunReport, WriteOptions, archive,
 };
 
 /// Errors of archive operations. Input problems in source files are not errors:

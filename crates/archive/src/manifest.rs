@@ -18,6 +18,8 @@ use crate::ArchiveError;
 pub const META_DIR: &str = "_trailpack";
 /// Commit files, under [`META_DIR`].
 pub const COMMITS_DIR: &str = "_trailpack/commits";
+/// Original bytes of digest files, by key, under [`META_DIR`].
+pub const DIGESTS_DIR: &str = "_trailpack/digests";
 /// Original bytes of quarantined files, by key, under [`META_DIR`].
 pub const QUARANTINE_DIR: &str = "_trailpack/quarantine";
 /// The `format` value of every commit file.
@@ -40,6 +42,58 @@ pub struct Commit {
     pub parts: Vec<PartEntry>,
     /// Source files this commit accounts for.
     pub files: Vec<FileEntry>,
+    /// Digest files this commit stores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<DigestEntry>,
+    /// CloudTrail public keys this commit stores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_keys: Vec<StoredPublicKey>,
+}
+
+/// A digest file kept in the archive, exactly as delivered, with its signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestEntry {
+    /// The digest's key (from `AWSLogs/` on).
+    pub key: String,
+    /// Account from the file name.
+    pub account: String,
+    /// Region from the file name.
+    pub region: String,
+    /// End of the hour covered, from the file name, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub delivery: String,
+    /// Stored size in bytes (compressed, as read).
+    pub size: u64,
+    /// Hex SHA-256 of the uncompressed bytes (null when they do not gunzip).
+    pub sha256: Option<String>,
+    /// The hex signature from the object's metadata or the signatures sidecar.
+    pub signature: Option<String>,
+    /// Where the bytes are, relative to the archive root.
+    pub stored_path: String,
+}
+
+impl From<&trailpack_digest::PublicKeyEntry> for StoredPublicKey {
+    fn from(key: &trailpack_digest::PublicKeyEntry) -> Self {
+        use base64::Engine;
+        StoredPublicKey {
+            fingerprint: key.fingerprint.clone(),
+            value: base64::engine::general_purpose::STANDARD.encode(&key.der),
+            valid_from: key.valid_from.clone(),
+            valid_until: key.valid_until.clone(),
+        }
+    }
+}
+
+/// A CloudTrail public key kept in the archive (from `--public-keys`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPublicKey {
+    /// Lowercase hex MD5 of the DER bytes.
+    pub fingerprint: String,
+    /// Base64 of the DER bytes, as in `list-public-keys`.
+    pub value: String,
+    /// Start of validity, as given.
+    pub valid_from: Option<String>,
+    /// End of validity, as given.
+    pub valid_until: Option<String>,
 }
 
 /// A Parquet part file.
@@ -178,9 +232,14 @@ pub struct Manifest {
     pub parts: Vec<PartEntry>,
     /// Files in commit order.
     pub files: Vec<FileEntry>,
+    /// Digest files in commit order.
+    pub digests: Vec<DigestEntry>,
+    /// Public keys in commit order.
+    pub public_keys: Vec<StoredPublicKey>,
     /// Commit files read.
     pub commits: usize,
     by_key: HashMap<String, usize>,
+    digest_keys: HashMap<String, usize>,
 }
 
 impl Manifest {
@@ -223,6 +282,17 @@ impl Manifest {
             self.by_key.insert(file.key.clone(), self.files.len());
             self.files.push(file);
         }
+        for digest in commit.digests {
+            self.digest_keys
+                .insert(digest.key.clone(), self.digests.len());
+            self.digests.push(digest);
+        }
+        self.public_keys.extend(commit.public_keys);
+    }
+
+    /// The entry for a digest key.
+    pub fn digest(&self, key: &str) -> Option<&DigestEntry> {
+        self.digest_keys.get(key).map(|&i| &self.digests[i])
     }
 
     /// The current entry of every source key, in commit order: where a key was
@@ -305,6 +375,8 @@ mod tests {
             id: id.into(),
             writer: "test".into(),
             parts: vec![],
+            digests: vec![],
+            public_keys: vec![],
             files: vec![FileEntry {
                 key: key.into(),
                 status: FileStatus::Quarantined,

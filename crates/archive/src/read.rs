@@ -8,6 +8,7 @@ use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt32Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 use serde::Serialize;
 use trailpack_decode::{Frame, sha256};
 use trailpack_schema::Rebuilder;
@@ -117,13 +118,24 @@ pub fn read_records<'k>(
     keys: impl Iterator<Item = &'k str>,
 ) -> Result<RecordsByKey, ArchiveError> {
     let path = root.join(part);
+    let file = std::fs::File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
+    records_from(file, &path, keys)
+}
+
+/// Rebuild the records of the given keys from a part's bytes (`path` names it in
+/// errors).
+pub(crate) fn records_from<'k, R: ChunkReader + 'static>(
+    part: R,
+    path: &Path,
+    keys: impl Iterator<Item = &'k str>,
+) -> Result<RecordsByKey, ArchiveError> {
+    let path = path.to_path_buf();
     let parquet_error = |source| ArchiveError::Parquet {
         path: path.clone(),
         source,
     };
     let mut wanted: RecordsByKey = keys.map(|k| (k.to_string(), Vec::new())).collect();
-    let file = std::fs::File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    let reader = ParquetRecordBatchReaderBuilder::try_new(part)
         .map_err(parquet_error)?
         .with_batch_size(READ_BATCH_ROWS)
         .build()
@@ -168,14 +180,38 @@ pub fn read_records<'k>(
     Ok(wanted)
 }
 
-/// Assemble one file from its records, check it, and write it.
-fn write_restored(
-    to: &Path,
+/// Assemble one archived file from its rebuilt records (any order) and check it
+/// against the manifest: every record present once, and the SHA-256.
+pub(crate) fn assemble_checked(
     entry: &FileEntry,
-    mut records: Vec<(u32, Vec<u8>)>,
-    gzip: bool,
-    report: &mut RestoreReport,
-) -> Result<(), ArchiveError> {
+    records: &mut [(u32, Vec<u8>)],
+) -> Result<Vec<u8>, ArchiveError> {
+    let bytes = assemble(entry, records)?;
+    check_sha256(entry, &bytes)?;
+    Ok(bytes)
+}
+
+/// Whether `bytes` have the SHA-256 the manifest recorded for `entry`.
+pub(crate) fn check_sha256(entry: &FileEntry, bytes: &[u8]) -> Result<(), ArchiveError> {
+    let actual = hex(&sha256(bytes));
+    if entry.sha256.as_deref() != Some(actual.as_str()) {
+        return Err(ArchiveError::Integrity {
+            key: entry.key.clone(),
+            reason: format!(
+                "rebuilt SHA-256 {actual} does not match the manifest's {}",
+                entry.sha256.as_deref().unwrap_or("(none)")
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Assemble one archived file from its rebuilt records (any order), checking that
+/// every record is there once.
+pub(crate) fn assemble(
+    entry: &FileEntry,
+    records: &mut [(u32, Vec<u8>)],
+) -> Result<Vec<u8>, ArchiveError> {
     let integrity = |reason: String| ArchiveError::Integrity {
         key: entry.key.clone(),
         reason,
@@ -198,13 +234,18 @@ fn write_restored(
         .ok_or_else(|| integrity("no frame in the manifest".into()))?;
     let mut bytes = Vec::new();
     Frame::from(frame).assemble(records.iter().map(|(_, r)| r.as_slice()), &mut bytes);
-    let actual = hex(&sha256(&bytes));
-    if entry.sha256.as_deref() != Some(actual.as_str()) {
-        return Err(integrity(format!(
-            "rebuilt SHA-256 {actual} does not match the manifest's {}",
-            entry.sha256.as_deref().unwrap_or("(none)")
-        )));
-    }
+    Ok(bytes)
+}
+
+/// Assemble one file from its records, check it, and write it.
+fn write_restored(
+    to: &Path,
+    entry: &FileEntry,
+    mut records: Vec<(u32, Vec<u8>)>,
+    gzip: bool,
+    report: &mut RestoreReport,
+) -> Result<(), ArchiveError> {
+    let bytes = assemble_checked(entry, &mut records)?;
     let path = output_path(to, &entry.key, gzip)?;
     if gzip {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -15,13 +15,14 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use serde::Serialize;
-use trailpack_decode::{DecodeOptions, DecodedFile, Encoding, Frame, decode_file};
+use trailpack_decode::{DecodeOptions, DecodedFile, Encoding, Frame, decode_file, gunzip, sha256};
 use trailpack_schema::{BatchBuilder, SCHEMA_VERSION, schema};
 use trailpack_source::{Compression as SourceCompression, FileKind, SourceFile, UtcTime};
 
 use crate::manifest::{
-    COMMIT_FORMAT, COMMIT_VERSION, Commit, FileEntry, FileStatus, FrameEntry, Manifest, PartEntry,
-    QUARANTINE_DIR, sync_dir, write_atomic, write_commit,
+    COMMIT_FORMAT, COMMIT_VERSION, Commit, DIGESTS_DIR, DigestEntry, FileEntry, FileStatus,
+    FrameEntry, Manifest, PartEntry, QUARANTINE_DIR, StoredPublicKey, sync_dir, write_atomic,
+    write_commit,
 };
 use crate::{ArchiveError, Progress, hex};
 
@@ -182,8 +183,10 @@ pub struct RunReport {
     pub files_listed: u64,
     /// Other files found in the sources and not taken (filled in by the caller).
     pub files_skipped: u64,
-    /// Digest files, set aside untouched.
+    /// Digest files found.
     pub digest_files: u64,
+    /// Digest files stored in this run (exact bytes, with signatures when known).
+    pub digests_archived: u64,
     /// Files already in the archive from an earlier run.
     pub files_already_archived: u64,
     /// Files archived in this run.
@@ -276,12 +279,23 @@ impl<W: Write> Write for CrcWriter<W> {
     }
 }
 
+/// Digest signatures and public keys to keep with the archive.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrityInputs {
+    /// Hex signatures by digest key (from `AWSLogs/` on), from S3 metadata or a
+    /// signatures sidecar.
+    pub signatures: BTreeMap<String, String>,
+    /// Public keys to store.
+    pub public_keys: Vec<StoredPublicKey>,
+}
+
 /// Archive `files` into the archive at `root`. Files already in the manifest are
-/// skipped; digest files are counted and set aside.
+/// skipped; digest files are kept whole with their signatures from `integrity`.
 pub fn archive(
     root: &Path,
     files: Vec<SourceFile>,
     options: &WriteOptions,
+    integrity: &IntegrityInputs,
     progress: &dyn Progress,
 ) -> Result<RunReport, ArchiveError> {
     let started = Instant::now();
@@ -290,6 +304,7 @@ pub fn archive(
     let manifest = Manifest::load(root)?;
     let mut report = RunReport::default();
     let mut partitions: BTreeMap<PartitionKey, Vec<SourceFile>> = BTreeMap::new();
+    let mut digests = Vec::new();
     let mut seen = HashSet::new();
     for file in files {
         if !seen.insert(file.key.clone()) {
@@ -298,6 +313,9 @@ pub fn archive(
         report.files_listed += 1;
         if file.name.kind == FileKind::Digest {
             report.digest_files += 1;
+            if manifest.digest(&file.key).is_none() {
+                digests.push(file);
+            }
         } else if manifest.file(&file.key).is_some() {
             report.files_already_archived += 1;
         } else {
@@ -311,9 +329,14 @@ pub fn archive(
             partitions.entry(key).or_default().push(file);
         }
     }
-    let total_files = partitions.values().map(|f| f.len() as u64).sum();
-    let total_bytes = partitions.values().flatten().map(|f| f.size).sum();
-    progress.start(total_files, total_bytes);
+    let total_files = partitions.values().map(|f| f.len()).sum::<usize>() + digests.len();
+    let total_bytes = partitions
+        .values()
+        .flatten()
+        .chain(&digests)
+        .map(|f| f.size)
+        .sum();
+    progress.start(total_files as u64, total_bytes);
     let mut writer = Writer {
         root,
         options,
@@ -326,6 +349,7 @@ pub fn archive(
         files.sort_by(|a, b| (a.name.delivery, &a.key).cmp(&(b.name.delivery, &b.key)));
         writer.partition(&partition, &files)?;
     }
+    writer.store_digests(&digests, integrity, &manifest)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -500,6 +524,16 @@ impl Writer<'_> {
     }
 
     fn commit(&mut self, parts: Vec<PartEntry>, files: Vec<FileEntry>) -> Result<(), ArchiveError> {
+        self.write_commit(parts, files, Vec::new(), Vec::new())
+    }
+
+    fn write_commit(
+        &mut self,
+        parts: Vec<PartEntry>,
+        files: Vec<FileEntry>,
+        digests: Vec<DigestEntry>,
+        public_keys: Vec<StoredPublicKey>,
+    ) -> Result<(), ArchiveError> {
         let commit = Commit {
             format: COMMIT_FORMAT.into(),
             version: COMMIT_VERSION,
@@ -507,10 +541,70 @@ impl Writer<'_> {
             writer: format!("trailpack {}", env!("CARGO_PKG_VERSION")),
             parts,
             files,
+            digests,
+            public_keys,
         };
         write_commit(self.root, &commit)?;
         self.report.commits += 1;
         Ok(())
+    }
+
+    /// Keep every new digest file's exact bytes, with its signature when one is
+    /// known, and the public keys not stored yet; commit them together.
+    fn store_digests(
+        &mut self,
+        digests: &[SourceFile],
+        integrity: &IntegrityInputs,
+        manifest: &Manifest,
+    ) -> Result<(), ArchiveError> {
+        let read: Vec<_> = digests.par_iter().map(SourceFile::read).collect();
+        let mut entries = Vec::new();
+        for (file, stored) in digests.iter().zip(read) {
+            self.progress.advance(1, file.size, 0);
+            let stored = match stored {
+                Ok(stored) => stored,
+                Err(error) => {
+                    self.progress.warn(&format!(
+                        "{}: cannot read (left for the next run): {error}",
+                        file.path.display()
+                    ));
+                    self.report.files_unreadable += 1;
+                    continue;
+                }
+            };
+            let uncompressed = match file.name.compression {
+                SourceCompression::Gzip => gunzip(&stored, self.options.decode.max_file_bytes).ok(),
+                SourceCompression::None => Some(stored.clone()),
+            };
+            let stored_path = format!("{DIGESTS_DIR}/{}", file.key);
+            write_atomic(&self.root.join(&stored_path), &stored)?;
+            entries.push(DigestEntry {
+                key: file.key.clone(),
+                account: file.name.account.clone(),
+                region: file.name.region.clone(),
+                delivery: file.name.delivery.to_string(),
+                size: file.size,
+                sha256: uncompressed.map(|bytes| hex(&sha256(&bytes))),
+                signature: integrity.signatures.get(&file.key).cloned(),
+                stored_path,
+            });
+        }
+        let stored: HashSet<&str> = manifest
+            .public_keys
+            .iter()
+            .map(|k| k.fingerprint.as_str())
+            .collect();
+        let keys: Vec<StoredPublicKey> = integrity
+            .public_keys
+            .iter()
+            .filter(|k| !stored.contains(k.fingerprint.as_str()))
+            .cloned()
+            .collect();
+        if entries.is_empty() && keys.is_empty() {
+            return Ok(());
+        }
+        self.report.digests_archived += entries.len() as u64;
+        self.write_commit(Vec::new(), Vec::new(), entries, keys)
     }
 
     /// Sort the buffered records by event time, build and prove row groups, write

@@ -8,7 +8,9 @@ use arrow_array::types::TimestampMicrosecondType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::FileReader;
 use trailpack_archive::manifest::{COMMITS_DIR, Manifest};
-use trailpack_archive::{FileFilter, NoProgress, ORPHAN_GRACE, WriteOptions, archive, restore};
+use trailpack_archive::{
+    FileFilter, IntegrityInputs, NoProgress, ORPHAN_GRACE, WriteOptions, archive, restore,
+};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -31,7 +33,14 @@ fn write_log(trail: &Path, region: &str, minute: u32, records: &[String]) -> Str
 
 fn run(trail: &Path, archive_dir: &Path, options: &WriteOptions) -> trailpack_archive::RunReport {
     let listing = trailpack_source::list(trail).unwrap();
-    archive(archive_dir, listing.files, options, &NoProgress).unwrap()
+    archive(
+        archive_dir,
+        listing.files,
+        options,
+        &IntegrityInputs::default(),
+        &NoProgress,
+    )
+    .unwrap()
 }
 
 fn total_rows(archive_dir: &Path) -> u64 {
@@ -213,6 +222,7 @@ fn a_file_that_vanishes_before_it_is_read_is_reported_and_retried() {
         &archive_dir,
         listing.files,
         &WriteOptions::default(),
+        &IntegrityInputs::default(),
         &NoProgress,
     )
     .unwrap();

@@ -43,6 +43,9 @@ pub enum DigestError {
     /// A public key that cannot be used.
     #[error("public key: {0}")]
     Key(String),
+    /// A signatures sidecar that cannot be used.
+    #[error("signatures: {0}")]
+    Signatures(String),
 }
 
 /// A log file listed in a digest.
@@ -128,6 +131,38 @@ impl DigestFile {
     }
 }
 
+/// Read a signatures sidecar: a JSON object from digest key to its signature, either
+/// the hex string or `{"signature": hex, "signature-algorithm": "SHA256withRSA"}` (the
+/// S3 metadata as `aws s3api head-object` shows it). Keys are taken from `AWSLogs/` on.
+pub fn load_signatures(
+    bytes: &[u8],
+) -> Result<std::collections::BTreeMap<String, String>, DigestError> {
+    let bad = |why: String| DigestError::Signatures(why);
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| bad("not a JSON object".into()))?;
+    let mut signatures = std::collections::BTreeMap::new();
+    for (key, entry) in object {
+        let signature = match entry {
+            serde_json::Value::String(hex) => hex.as_str(),
+            serde_json::Value::Object(metadata) => metadata
+                .get("signature")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| bad(format!("{key}: no \"signature\"")))?,
+            _ => return Err(bad(format!("{key}: not a string or object"))),
+        };
+        if signature.is_empty() || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(format!("{key}: signature is not hex")));
+        }
+        signatures.insert(
+            key_from_awslogs(key).to_string(),
+            signature.to_ascii_lowercase(),
+        );
+    }
+    Ok(signatures)
+}
+
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -168,6 +203,19 @@ mod tests {
             "AWSLogs/1/x.json.gz"
         );
         assert_eq!(key_from_awslogs("myAWSLogs/1/x"), "myAWSLogs/1/x");
+    }
+
+    #[test]
+    fn signatures_sidecars_take_both_forms() {
+        let sidecar = br#"{"prefix/AWSLogs/1/a.json.gz": "ABCD",
+            "AWSLogs/1/b.json.gz": {"signature": "ef01", "signature-algorithm": "SHA256withRSA"}}"#;
+        let signatures = load_signatures(sidecar).unwrap();
+        assert_eq!(signatures["AWSLogs/1/a.json.gz"], "abcd");
+        assert_eq!(signatures["AWSLogs/1/b.json.gz"], "ef01");
+        let err = load_signatures(br#"{"k": {"sig": "00"}}"#).unwrap_err();
+        assert_eq!(err.to_string(), "signatures: k: no \"signature\"");
+        let err = load_signatures(br#"{"k": "xyz"}"#).unwrap_err();
+        assert_eq!(err.to_string(), "signatures: k: signature is not hex");
     }
 
     #[test]

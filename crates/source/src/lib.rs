@@ -112,6 +112,14 @@ impl FromStr for UtcTime {
 }
 
 impl UtcTime {
+    /// The compact form of file names, `YYYYMMDDTHHmmssZ`, which sorts like the time.
+    pub fn compact(&self) -> String {
+        format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+
     fn is_valid(&self) -> bool {
         (1..=12).contains(&self.month)
             && (1..=31).contains(&self.day)
@@ -187,6 +195,8 @@ pub fn parse_file_name(name: &str) -> Option<FileName> {
     }
     let (region, time) = match kind {
         FileKind::Digest => {
+            // Backfill digests (a second chain) end in `_backfill`.
+            let rest = rest.strip_suffix("_backfill").unwrap_or(rest);
             let (region, rest) = rest.split_once('_')?;
             let (_trail_and_home, time) = rest.rsplit_once('_')?;
             (region, time)
@@ -264,9 +274,15 @@ pub enum SourceError {
 pub struct Listing {
     /// CloudTrail files, sorted by key.
     pub files: Vec<SourceFile>,
+    /// Digest signature sidecars ([`SIGNATURES_FILE`]) found in the tree.
+    pub signatures: Vec<PathBuf>,
     /// Everything else.
     pub skipped: Vec<Skipped>,
 }
+
+/// The name of the sidecar that holds digest signatures for a local tree: S3 keeps
+/// them in object metadata, which a local copy loses. See `docs/FORMAT.md`.
+pub const SIGNATURES_FILE: &str = "signatures.json";
 
 /// The key of `path`, a file found under `root`.
 fn key_of(root: &Path, path: &Path) -> String {
@@ -319,6 +335,10 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
         }
         let path = entry.path();
         let name = entry.file_name().to_string_lossy();
+        if name == SIGNATURES_FILE {
+            listing.signatures.push(path.to_path_buf());
+            continue;
+        }
         let Some(parsed) = parse_file_name(&name) else {
             listing.skipped.push(Skipped {
                 path: path.to_path_buf(),
@@ -382,6 +402,12 @@ mod tests {
         assert_eq!(digest.kind, FileKind::Digest);
         assert_eq!(digest.region, "eu-west-1");
         assert_eq!(digest.delivery.to_string(), "2021-01-02T03:04:05Z");
+        let backfill = parse_file_name(
+            "111122223333_CloudTrail-Digest_eu-west-1_trail_us-east-1_20210102T030405Z_backfill.json.gz",
+        )
+        .unwrap();
+        assert_eq!(backfill.kind, FileKind::Digest);
+        assert_eq!(backfill.delivery.to_string(), "2021-01-02T03:04:05Z");
         let insight = parse_file_name(
             "111122223333_CloudTrail-Insight_us-east-1_20210102T0305Z_abcDEF0123456789.json",
         )
@@ -412,6 +438,7 @@ mod tests {
         assert_eq!(t.to_string(), "2021-02-03T00:00:00Z");
         let t: UtcTime = "2021-02-03T04:05Z".parse().unwrap();
         assert_eq!(t.to_string(), "2021-02-03T04:05:00Z");
+        assert_eq!(t.compact(), "20210203T040500Z");
         for bad in [
             "2021-2-03",
             "2021-02-30T25:00",

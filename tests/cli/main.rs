@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod integrity;
+
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
@@ -227,6 +229,7 @@ fn generated_tree_round_trips_exactly_and_reruns_are_incremental() {
 }
 
 fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
         let target = to.join(path.file_name().unwrap());

@@ -1,0 +1,282 @@
+//! `verify`: prove an archive is intact, from its own content.
+//!
+//! Three levels: every part against its manifest entry (size, CRC-32, Parquet
+//! footer, row count); `deep`, every archived file rebuilt and compared with the
+//! SHA-256 the manifest recorded; `digests`, CloudTrail's own digest chains
+//! validated over the archived digests, and every log file they list checked
+//! against the bytes rebuilt from the archive.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use base64::Engine;
+use bytes::Bytes;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use serde::Serialize;
+use trailpack_decode::{DEFAULT_MAX_FILE_BYTES, gunzip, sha256};
+use trailpack_digest::{DigestInput, PublicKeyEntry, PublicKeys, ValidationReport};
+
+use crate::manifest::{FileEntry, FileStatus, Manifest};
+use crate::read::{assemble, check_sha256, records_from};
+use crate::{ArchiveError, hex};
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Rebuild every archived file and compare its SHA-256 with the manifest.
+    pub deep: bool,
+    /// Validate the archived digest chains and the log files they list (implies
+    /// rebuilding every file).
+    pub digests: bool,
+    /// Public keys in addition to those stored in the archive.
+    pub public_keys: PublicKeys,
+}
+
+/// What `verify` found. Each problem is one line naming what is wrong.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Parts named by the manifest.
+    pub parts: u64,
+    /// Parts whose size, CRC-32, footer and row count match.
+    pub parts_ok: u64,
+    /// Archived files rebuilt (deep).
+    pub files_rebuilt: u64,
+    /// Rebuilt files whose SHA-256 matches the manifest.
+    pub files_ok: u64,
+    /// Quarantined files whose kept bytes are present.
+    pub quarantined_present: u64,
+    /// Problems, one line each.
+    pub problems: Vec<String>,
+    /// Things worth knowing that are not damage (orphan parts from a crash).
+    pub warnings: Vec<String>,
+    /// Digest chain validation, when asked for.
+    pub digests: Option<ValidationReport>,
+}
+
+impl VerifyReport {
+    /// Whether nothing is wrong.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+            && self
+                .digests
+                .as_ref()
+                .is_none_or(ValidationReport::all_valid)
+    }
+}
+
+/// Verify the archive at `root`.
+pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, ArchiveError> {
+    let manifest = Manifest::load(root)?;
+    let mut report = VerifyReport::default();
+    let rebuild = options.deep || options.digests;
+    let mut files_by_part: BTreeMap<&str, Vec<&FileEntry>> = BTreeMap::new();
+    let mut hashes: HashMap<String, String> = HashMap::new();
+    for entry in manifest.current_files() {
+        match (entry.status, &entry.part) {
+            (FileStatus::Archived, Some(part)) => {
+                files_by_part.entry(part).or_default().push(entry)
+            }
+            (FileStatus::Archived, None) if rebuild => {
+                check_file(entry, &mut Vec::new(), &mut report, &mut hashes);
+            }
+            (FileStatus::Quarantined, _) => {
+                let kept = entry
+                    .quarantine_path
+                    .as_ref()
+                    .is_some_and(|p| root.join(p).is_file());
+                if kept {
+                    report.quarantined_present += 1;
+                } else {
+                    report.problems.push(format!(
+                        "{}: quarantined, but its kept bytes are missing",
+                        entry.key
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    for part in &manifest.parts {
+        report.parts += 1;
+        let path = root.join(&part.path);
+        let problem = |what: String| format!("part {}: {what}", part.path);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report
+                    .problems
+                    .push(problem("missing (named by the manifest)".into()));
+                continue;
+            }
+            Err(e) => {
+                report.problems.push(problem(format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        if bytes.len() as u64 != part.bytes {
+            report.problems.push(problem(format!(
+                "{} bytes, the manifest says {}",
+                bytes.len(),
+                part.bytes
+            )));
+            continue;
+        }
+        let crc = crc32fast::hash(&bytes);
+        if crc != part.crc32 {
+            report.problems.push(problem(format!(
+                "CRC-32 {crc:08x}, the manifest says {:08x}",
+                part.crc32
+            )));
+            continue;
+        }
+        let rows = match SerializedFileReader::new(bytes.clone()) {
+            Ok(reader) => reader.metadata().file_metadata().num_rows() as u64,
+            Err(e) => {
+                report
+                    .problems
+                    .push(problem(format!("not readable as Parquet: {e}")));
+                continue;
+            }
+        };
+        if rows != part.rows {
+            report.problems.push(problem(format!(
+                "{rows} rows, the manifest says {}",
+                part.rows
+            )));
+            continue;
+        }
+        report.parts_ok += 1;
+        let Some(entries) = files_by_part.remove(part.path.as_str()).filter(|_| rebuild) else {
+            continue;
+        };
+        match records_from(bytes, &path, entries.iter().map(|e| e.key.as_str())) {
+            Ok(mut records) => {
+                for entry in entries {
+                    let mut rows = records.remove(entry.key.as_str()).unwrap_or_default();
+                    check_file(entry, &mut rows, &mut report, &mut hashes);
+                }
+            }
+            Err(e) => report
+                .problems
+                .push(problem(format!("rows do not rebuild: {e}"))),
+        }
+    }
+    if rebuild {
+        for (part, entries) in files_by_part {
+            for entry in entries {
+                report.files_rebuilt += 1;
+                report.problems.push(format!(
+                    "{}: not rebuilt: its part {part} failed verification or is not in the manifest",
+                    entry.key
+                ));
+            }
+        }
+    }
+    report.warnings = orphan_parts(root, &manifest);
+    if options.digests {
+        report.digests = Some(validate_digests(root, &manifest, options, &hashes)?);
+    }
+    Ok(report)
+}
+
+/// Rebuild one file from its rows, check it, and remember its hash.
+fn check_file(
+    entry: &FileEntry,
+    rows: &mut [(u32, Vec<u8>)],
+    report: &mut VerifyReport,
+    hashes: &mut HashMap<String, String>,
+) {
+    report.files_rebuilt += 1;
+    let bytes = match assemble(entry, rows) {
+        Ok(bytes) => bytes,
+        Err(e) => return report.problems.push(e.to_string()),
+    };
+    // Remember what the archive really holds, so that digest checks judge it and
+    // not the manifest.
+    hashes.insert(entry.key.clone(), hex(&sha256(&bytes)));
+    match check_sha256(entry, &bytes) {
+        Ok(()) => report.files_ok += 1,
+        Err(e) => report.problems.push(e.to_string()),
+    }
+}
+
+/// Part files on disk that no commit names.
+fn orphan_parts(root: &Path, manifest: &Manifest) -> Vec<String> {
+    let named: std::collections::HashSet<&str> =
+        manifest.parts.iter().map(|p| p.path.as_str()).collect();
+    let mut warnings = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() && name.contains('=') {
+                stack.push(path);
+            } else if name.starts_with("part-") && name.ends_with(".parquet") {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                if !named.contains(relative.as_str()) {
+                    warnings.push(format!(
+                        "part {relative}: not in any commit (left by a crash; the next archive run over its partition removes it)"
+                    ));
+                }
+            }
+        }
+    }
+    warnings.sort();
+    warnings
+}
+
+fn validate_digests(
+    root: &Path,
+    manifest: &Manifest,
+    options: &VerifyOptions,
+    hashes: &HashMap<String, String>,
+) -> Result<ValidationReport, ArchiveError> {
+    let mut keys = options.public_keys.clone();
+    for stored in &manifest.public_keys {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&stored.value)
+            .map_err(|e| ArchiveError::Integrity {
+                key: format!("public key {}", stored.fingerprint),
+                reason: format!("stored value is not base64: {e}"),
+            })?;
+        let key = PublicKeyEntry::from_der(&der).map_err(|e| ArchiveError::Integrity {
+            key: format!("public key {}", stored.fingerprint),
+            reason: e.to_string(),
+        })?;
+        keys.add(key);
+    }
+    let mut digests = Vec::new();
+    for entry in &manifest.digests {
+        let path = root.join(&entry.stored_path);
+        let stored = match std::fs::read(&path) {
+            Ok(stored) => stored,
+            // A missing stored digest shows as "not found" in the chain it belongs to.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(ArchiveError::Io { path, source: e }),
+        };
+        let bytes = if entry.key.ends_with(".gz") {
+            gunzip(&stored, DEFAULT_MAX_FILE_BYTES).unwrap_or(stored)
+        } else {
+            stored
+        };
+        digests.push(DigestInput {
+            key: entry.key.clone(),
+            bytes,
+            signature: entry.signature.clone(),
+        });
+    }
+    Ok(trailpack_digest::validate(
+        digests,
+        &keys,
+        |key| hashes.get(key).cloned(),
+        |_| true,
+    ))
+}

@@ -1,0 +1,193 @@
+//! `validate` (digest chains over a raw trail tree) and `verify` (an archive).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use trailpack_decode::{DEFAULT_MAX_FILE_BYTES, gunzip, sha256};
+use trailpack_digest::{DigestInput, FileKind, PublicKeys, ValidationReport};
+use trailpack_source::{Compression, FileKind as SourceKind, SourceFile};
+
+use crate::args::{ValidateArgs, VerifyArgs};
+
+/// Load public keys from files (list-public-keys JSON, PEM or DER).
+pub fn load_keys(paths: &[PathBuf]) -> anyhow::Result<PublicKeys> {
+    let mut keys = PublicKeys::default();
+    for path in paths {
+        let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        keys.load(&bytes)
+            .with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(keys)
+}
+
+/// Load and merge signature sidecars: those found in source trees, then those
+/// named on the command line (which win).
+pub fn load_signatures(
+    found: &[PathBuf],
+    named: &[PathBuf],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut signatures = BTreeMap::new();
+    for path in found.iter().chain(named) {
+        let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        let loaded = trailpack_digest::load_signatures(&bytes)
+            .with_context(|| format!("{}", path.display()))?;
+        signatures.extend(loaded);
+    }
+    Ok(signatures)
+}
+
+/// The uncompressed bytes of a source file.
+fn uncompressed(file: &SourceFile) -> Option<Vec<u8>> {
+    let stored = file.read().ok()?;
+    match file.name.compression {
+        Compression::Gzip => gunzip(&stored, DEFAULT_MAX_FILE_BYTES).ok(),
+        Compression::None => Some(stored),
+    }
+}
+
+pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
+    let keys = load_keys(&args.public_keys)?;
+    let filter = trailpack_source::Filter {
+        accounts: args.account.clone(),
+        regions: args.region.clone(),
+        from: None,
+        until: None,
+    };
+    let mut logs: HashMap<String, SourceFile> = HashMap::new();
+    let mut digest_files = Vec::new();
+    let mut sidecars = Vec::new();
+    for source in &args.sources {
+        let listing = trailpack_source::list(source)?;
+        sidecars.extend(listing.signatures);
+        for file in listing.files {
+            if !filter.matches(&file.name) {
+                continue;
+            }
+            match file.name.kind {
+                SourceKind::Digest => digest_files.push(file),
+                SourceKind::Log | SourceKind::Insight => {
+                    logs.insert(file.key.clone(), file);
+                }
+            }
+        }
+    }
+    let signatures = load_signatures(&sidecars, &args.signatures)?;
+    let digests: Vec<DigestInput> = digest_files
+        .iter()
+        .map(|file| DigestInput {
+            key: file.key.clone(),
+            // A digest that cannot be read or gunzipped shows as invalid format.
+            bytes: uncompressed(file).unwrap_or_default(),
+            signature: signatures.get(&file.key).cloned(),
+        })
+        .collect();
+    let from = args.from.map(|t| t.compact());
+    let until = args.until.map(|t| t.compact());
+    let in_range = |end: &str| {
+        from.as_deref().is_none_or(|f| end >= f) && until.as_deref().is_none_or(|u| end < u)
+    };
+    let report = trailpack_digest::validate(
+        digests,
+        &keys,
+        |key| {
+            let file = logs.get(key)?;
+            uncompressed(file).map(|bytes| trailpack_archive::hex(&sha256(&bytes)))
+        },
+        in_range,
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_validation(&report);
+    }
+    Ok(u8::from(!report.all_valid()))
+}
+
+fn print_validation(report: &ValidationReport) {
+    for result in &report.results {
+        println!("{result}");
+    }
+    println!();
+    for chain in &report.chains {
+        println!(
+            "chain {}: {} digests from {} to {}, {} gaps",
+            chain.id,
+            chain.digests,
+            chain.first.as_deref().unwrap_or("-"),
+            chain.last.as_deref().unwrap_or("-"),
+            chain.gaps
+        );
+    }
+    let (valid, total) = report.count(FileKind::Digest);
+    println!("{valid}/{total} digest files valid");
+    let (valid, total) = report.count(FileKind::Log);
+    println!("{valid}/{total} log files valid");
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
+    if !args
+        .archive
+        .join(trailpack_archive::manifest::COMMITS_DIR)
+        .is_dir()
+    {
+        anyhow::bail!(
+            "{}: not a trailpack archive (no commits)",
+            args.archive.display()
+        );
+    }
+    let options = trailpack_archive::VerifyOptions {
+        deep: args.deep,
+        digests: args.digests,
+        public_keys: load_keys(&args.public_keys)?,
+    };
+    let report = trailpack_archive::verify(&args.archive, &options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_verify(&args.archive, &report);
+    }
+    Ok(u8::from(!report.is_clean()))
+}
+
+fn print_verify(archive: &Path, report: &trailpack_archive::VerifyReport) {
+    for problem in &report.problems {
+        println!("PROBLEM: {problem}");
+    }
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
+    if let Some(digests) = &report.digests {
+        for result in digests.results.iter().filter(|r| !r.verdict.is_valid()) {
+            println!("{result}");
+        }
+    }
+    println!("archive {}:", archive.display());
+    println!(
+        "  parts: {}/{} ok (size, CRC-32, Parquet footer, rows)",
+        report.parts_ok, report.parts
+    );
+    if report.files_rebuilt > 0 {
+        println!(
+            "  files: {}/{} rebuilt with their recorded SHA-256",
+            report.files_ok, report.files_rebuilt
+        );
+    }
+    println!("  quarantined files kept: {}", report.quarantined_present);
+    if let Some(digests) = &report.digests {
+        let (valid, total) = digests.count(FileKind::Digest);
+        println!("  {valid}/{total} digest files valid");
+        let (valid, total) = digests.count(FileKind::Log);
+        println!("  {valid}/{total} log files valid (hashes of files rebuilt from the archive)");
+        let gaps: usize = digests.chains.iter().map(|c| c.gaps).sum();
+        println!("  {} chains, {gaps} gaps", digests.chains.len());
+    }
+    println!(
+        "  result: {}",
+        if report.is_clean() {
+            "clean"
+        } else {
+            "PROBLEMS FOUND"
+        }
+    );
+}

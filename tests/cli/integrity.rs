@@ -1,0 +1,427 @@
+//! Integrity end to end: a generated trail whose digests are signed with a test key,
+//! validated raw, archived with its digests and keys, then verified from the
+//! archive alone, untouched and after each kind of tampering.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use rsa::PrivateKey;
+use rsa::pkcs1v15::SigningKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::{SignatureEncoding, Signer};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::{generate, gunzip, gzip, path_str, text, trailpack};
+
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/digest/tests/data");
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&Sha256::digest(bytes))
+}
+
+/// Every digest file under `root`, grouped by chain (the name without its time),
+/// oldest first.
+fn digest_chains(root: &Path) -> BTreeMap<String, Vec<PathBuf>> {
+    let mut chains: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if let Some((chain, _time)) = name
+                .contains("_CloudTrail-Digest_")
+                .then(|| name.rsplit_once('_'))
+                .flatten()
+            {
+                chains.entry(chain.to_string()).or_default().push(path);
+            }
+        }
+    }
+    for paths in chains.values_mut() {
+        paths.sort_by_key(|p| p.file_name().unwrap().to_owned());
+    }
+    chains
+}
+
+/// Re-sign every digest under `root` with the test key, as CloudTrail would have:
+/// each links to the previous one's hash and signature. Writes `signatures.json`
+/// (the newest digest of each chain, as S3 metadata would give) and `keys.json`
+/// (as `list-public-keys` prints). Returns the number of digests.
+fn sign_trail(root: &Path) -> usize {
+    let private = std::fs::read(format!("{KEYS}/signer.pk8.der")).unwrap();
+    let key = SigningKey::<Sha256>::new(PrivateKey::from_pkcs8_der(&private).unwrap());
+    let public = std::fs::read(format!("{KEYS}/signer.pkcs1.der")).unwrap();
+    let fingerprint = {
+        use md5::Digest;
+        hex(&md5::Md5::digest(&public))
+    };
+    let mut signatures = serde_json::Map::new();
+    let mut count = 0;
+    for paths in digest_chains(root).values() {
+        let mut previous: Option<(String, String)> = None;
+        for path in paths {
+            let mut digest: Value =
+                serde_json::from_slice(&gunzip(&std::fs::read(path).unwrap())).unwrap();
+            digest["digestPublicKeyFingerprint"] = fingerprint.clone().into();
+            if !digest["previousDigestS3Object"].is_null() {
+                let (hash, signature) = previous
+                    .clone()
+                    .expect("a chain starts with a null previous");
+                digest["previousDigestHashValue"] = hash.into();
+                digest["previousDigestSignature"] = signature.into();
+            }
+            let bytes = serde_json::to_vec(&digest).unwrap();
+            let hash = sha256_hex(&bytes);
+            let message = format!(
+                "{}\n{}/{}\n{hash}\n{}",
+                digest["digestEndTime"].as_str().unwrap(),
+                digest["digestS3Bucket"].as_str().unwrap(),
+                digest["digestS3Object"].as_str().unwrap(),
+                digest["previousDigestSignature"].as_str().unwrap_or("null"),
+            );
+            let signature = hex(&key.sign(message.as_bytes()).to_vec());
+            std::fs::write(path, gzip(&bytes)).unwrap();
+            previous = Some((hash, signature));
+            count += 1;
+        }
+        let newest = paths.last().unwrap();
+        let object = digest_object(newest);
+        signatures.insert(object, previous.unwrap().1.into());
+    }
+    std::fs::write(
+        root.join("signatures.json"),
+        serde_json::to_vec(&signatures).unwrap(),
+    )
+    .unwrap();
+    let keys = serde_json::json!({"PublicKeyList": [{
+        "Value": base64::engine::general_purpose::STANDARD.encode(&public),
+        "ValidityStartTime": "2020-01-01T00:00:00Z",
+        "ValidityEndTime": "2030-01-01T00:00:00Z",
+        "Fingerprint": fingerprint,
+    }]});
+    std::fs::write(root.join("keys.json"), serde_json::to_vec(&keys).unwrap()).unwrap();
+    count
+}
+
+fn digest_object(path: &Path) -> String {
+    let digest: Value = serde_json::from_slice(&gunzip(&std::fs::read(path).unwrap())).unwrap();
+    digest["digestS3Object"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 30, 7);
+    let digests = sign_trail(&trail);
+    let keys = trail.join("keys.json");
+
+    // Raw tree: everything valid, signatures from the tree's signatures.json.
+    let output = trailpack(&[
+        "validate",
+        path_str(&trail),
+        "--public-keys",
+        path_str(&keys),
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{digests}/{digests} digest files valid")),
+        "{stdout}"
+    );
+    let logs_line = stdout
+        .lines()
+        .find(|l| l.ends_with("log files valid"))
+        .unwrap();
+    let (valid, total) = logs_line
+        .split_once(' ')
+        .unwrap()
+        .0
+        .split_once('/')
+        .unwrap();
+    assert_eq!(valid, total);
+    assert!(total.parse::<u32>().unwrap() >= 30, "{logs_line}");
+
+    // Archive it, keys and digests included, then verify from the archive alone.
+    let archive = dir.path().join("archive");
+    let output = trailpack(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        path_str(&archive),
+        "--public-keys",
+        path_str(&keys),
+        "--quiet",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = trailpack(&["verify", path_str(&archive), "--deep", "--digests"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{digests}/{digests} digest files valid")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("result: clean"));
+
+    // A log file changed in the raw tree: exactly that file is invalid.
+    let tampered_trail = dir.path().join("tampered");
+    super::copy_tree(&trail, &tampered_trail);
+    let victim = find_log(&tampered_trail);
+    let mut content = gunzip(&std::fs::read(&victim).unwrap());
+    let at = content.len() / 2;
+    content[at] ^= 0x01;
+    std::fs::write(&victim, gzip(&content)).unwrap();
+    let output = trailpack(&[
+        "validate",
+        path_str(&tampered_trail),
+        "--public-keys",
+        path_str(&keys),
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1));
+    let invalid: Vec<&str> = stdout.lines().filter(|l| l.contains("INVALID")).collect();
+    let victim_name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(invalid.len(), 1, "{invalid:?}");
+    assert!(
+        invalid[0].starts_with("Log file\t") && invalid[0].contains(&victim_name),
+        "{}",
+        invalid[0]
+    );
+    assert!(invalid[0].ends_with("INVALID: hash value doesn't match"));
+
+    // Archive damage, one kind at a time, each on a fresh copy.
+    let damaged = |name: &str| {
+        let copy = dir.path().join(name);
+        super::copy_tree(&archive, &copy);
+        copy
+    };
+    let first_part = |root: &Path| -> (String, PathBuf) {
+        let manifest = commits(root);
+        let part = manifest
+            .iter()
+            .flat_map(|c| c["parts"].as_array().unwrap().iter())
+            .max_by_key(|p| p["rows"].as_u64().unwrap())
+            .unwrap()["path"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (part.clone(), root.join(part))
+    };
+
+    // One byte flipped in a part.
+    let copy = damaged("flipped");
+    let (name, path) = first_part(&copy);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let output = trailpack(&["verify", path_str(&copy)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(&format!("PROBLEM: part {name}: CRC-32 ")),
+        "{stdout}"
+    );
+
+    // A part deleted.
+    let copy = damaged("deleted");
+    let (name, path) = first_part(&copy);
+    std::fs::remove_file(&path).unwrap();
+    let output = trailpack(&["verify", path_str(&copy), "--digests"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "PROBLEM: part {name}: missing (named by the manifest)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Log file\t") && stdout.contains("INVALID: not found"),
+        "{stdout}"
+    );
+
+    // A manifest entry edited: a file's recorded SHA-256.
+    let copy = damaged("edited");
+    let key = edit_first_file_hash(&copy);
+    let output = trailpack(&["verify", path_str(&copy), "--deep"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(&format!("PROBLEM: {key}: rebuilt SHA-256 ")),
+        "{stdout}"
+    );
+
+    // Two records swapped between files, with the part's checksum made to match.
+    let copy = damaged("swapped");
+    let (a, b) = swap_two_records(&copy);
+    let output = trailpack(&["verify", path_str(&copy)]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the checksums were forged: {}",
+        text(&output.stdout)
+    );
+    let output = trailpack(&["verify", path_str(&copy), "--deep", "--digests"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    for key in [&a, &b] {
+        assert!(
+            stdout.contains(&format!("PROBLEM: {key}: rebuilt SHA-256 ")),
+            "{key}: {stdout}"
+        );
+        let name = key.rsplit('/').next().unwrap();
+        assert!(
+            stdout.lines().any(|l| l.starts_with("Log file")
+                && l.contains(name)
+                && l.ends_with("INVALID: hash value doesn't match")),
+            "{key}: {stdout}"
+        );
+    }
+}
+
+fn find_log(root: &Path) -> PathBuf {
+    let mut stack = vec![root.to_path_buf()];
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().contains("/CloudTrail/")
+                && path.to_string_lossy().ends_with(".json.gz")
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found.swap_remove(found.len() / 2)
+}
+
+/// Every commit file's JSON, with its path.
+fn commit_paths(root: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("_trailpack/commits"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn commits(root: &Path) -> Vec<Value> {
+    commit_paths(root)
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+/// Change the SHA-256 of the first archived file in the manifest; return its key.
+fn edit_first_file_hash(root: &Path) -> String {
+    for path in commit_paths(root) {
+        let mut commit: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let files = commit["files"].as_array_mut().unwrap();
+        if let Some(file) = files.iter_mut().find(|f| f["status"] == "archived") {
+            file["sha256"] = "0".repeat(64).into();
+            let key = file["key"].as_str().unwrap().to_string();
+            std::fs::write(&path, serde_json::to_vec_pretty(&commit).unwrap()).unwrap();
+            return key;
+        }
+    }
+    panic!("no archived file");
+}
+
+/// Rewrite the largest part with the `_source_key`/`_record_index` of two rows from
+/// different files swapped, then forge its size and CRC-32 in the manifest. Returns
+/// the two files' keys.
+fn swap_two_records(root: &Path) -> (String, String) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::sync::Arc;
+
+    let commits_on_disk = commit_paths(root);
+    let (commit_path, part_path) = commits_on_disk
+        .iter()
+        .find_map(|p| {
+            let commit: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            let part = commit["parts"]
+                .as_array()?
+                .iter()
+                .find(|part| part["rows"].as_u64().unwrap() > 10)?;
+            Some((p.clone(), part["path"].as_str().unwrap().to_string()))
+        })
+        .expect("a part with several files");
+    let file = std::fs::File::open(root.join(&part_path)).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let metadata = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned();
+    let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+    let batch = arrow_select_concat(&batches);
+    let keys = batch
+        .column_by_name("_source_key")
+        .unwrap()
+        .as_string::<i32>()
+        .clone();
+    let indexes = batch
+        .column_by_name("_record_index")
+        .unwrap()
+        .as_primitive::<arrow_array::types::UInt32Type>()
+        .clone();
+    let first = 0;
+    let other = (1..keys.len())
+        .find(|&i| keys.value(i) != keys.value(first))
+        .unwrap();
+    let mut new_keys: Vec<String> = (0..keys.len()).map(|i| keys.value(i).to_string()).collect();
+    let mut new_indexes: Vec<u32> = (0..indexes.len()).map(|i| indexes.value(i)).collect();
+    new_keys.swap(first, other);
+    new_indexes.swap(first, other);
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    let schema = batch.schema();
+    columns[schema.index_of("_source_key").unwrap()] = Arc::new(StringArray::from(new_keys));
+    columns[schema.index_of("_record_index").unwrap()] = Arc::new(UInt32Array::from(new_indexes));
+    let swapped = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut out = Vec::new();
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(metadata)
+        .build();
+    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(properties)).unwrap();
+    writer.write(&swapped).unwrap();
+    writer.close().unwrap();
+    std::fs::write(root.join(&part_path), &out).unwrap();
+
+    let mut commit: Value = serde_json::from_slice(&std::fs::read(&commit_path).unwrap()).unwrap();
+    for part in commit["parts"].as_array_mut().unwrap() {
+        if part["path"] == part_path.as_str() {
+            part["bytes"] = (out.len() as u64).into();
+            part["crc32"] = crc32fast::hash(&out).into();
+            part["row_groups"] = 1.into();
+        }
+    }
+    std::fs::write(&commit_path, serde_json::to_vec_pretty(&commit).unwrap()).unwrap();
+    (keys.value(first).to_string(), keys.value(other).to_string())
+}
+
+fn arrow_select_concat(batches: &[arrow_array::RecordBatch]) -> arrow_array::RecordBatch {
+    arrow_select::concat::concat_batches(&batches[0].schema(), batches).unwrap()
+}
