@@ -36,6 +36,113 @@ pub enum Command {
     /// Check an archive: part checksums, rebuilt files (--deep), digest chains
     /// (--digests).
     Verify(VerifyArgs),
+    /// Find events in an archive and print the original records (or a table),
+    /// in event-time order.
+    Query(QueryArgs),
+}
+
+/// Output formats of `query`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum QueryFormat {
+    /// The original record bytes, one per line.
+    Jsonl,
+    /// A CloudTrail Records file: {"Records":[...]}.
+    Json,
+    /// Comma-separated values of --columns, with a header.
+    Csv,
+    /// Aligned columns of --columns.
+    Table,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The archive directory.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Events at or after this UTC event time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<UtcTime>,
+    /// Events before this UTC event time (exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<UtcTime>,
+    /// Account of the partition (the delivery path), repeatable.
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    pub account: Vec<String>,
+    /// Region of the partition, repeatable.
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// eventSource, exactly (e.g. s3.amazonaws.com), repeatable.
+    #[arg(long, value_name = "SOURCE")]
+    pub event_source: Vec<String>,
+    /// eventName, exactly, repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub event_name: Vec<String>,
+    /// userIdentity.arn: exactly when it starts with "arn:", else a substring;
+    /// repeatable.
+    #[arg(long, value_name = "ARN")]
+    pub principal: Vec<String>,
+    /// userIdentity.accessKeyId, exactly, repeatable.
+    #[arg(long, value_name = "KEY", value_parser = parse_access_key)]
+    pub access_key: Vec<String>,
+    /// sourceIPAddress, exactly, repeatable.
+    #[arg(long, value_name = "IP")]
+    pub source_ip: Vec<String>,
+    /// errorCode, exactly, repeatable.
+    #[arg(long, value_name = "CODE")]
+    pub error_code: Vec<String>,
+    /// Only events with an errorCode or an errorMessage.
+    #[arg(long)]
+    pub errors_only: bool,
+    /// eventID, exactly, repeatable.
+    #[arg(long, value_name = "ID")]
+    pub event_id: Vec<String>,
+    /// readOnly.
+    #[arg(long, value_name = "BOOL")]
+    pub read_only: Option<bool>,
+    /// userAgent, as a substring, repeatable.
+    #[arg(long, value_name = "TEXT")]
+    pub user_agent: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: QueryFormat,
+    /// Columns for csv and table: Athena-style dotted names, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "eventtime,eventsource,eventname,useridentity.arn,sourceipaddress,errorcode"
+    )]
+    pub columns: Vec<String>,
+    /// At most this many events (the earliest).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print only the number of matching events.
+    #[arg(long)]
+    pub count: bool,
+    /// Print, on stderr, what each level of pruning skipped and the bytes read.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+fn parse_account(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not a 12-digit AWS account ID"))
+    }
+}
+
+fn parse_access_key(text: &str) -> Result<String, String> {
+    let shaped = (16..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if shaped {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an access key ID (16 or more upper-case letters and digits, e.g. AKIA...)"
+        ))
+    }
 }
 
 /// The time level of partitions, by delivery time.

@@ -7,6 +7,7 @@
 mod args;
 mod integrity;
 mod progress;
+mod query;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             schema();
             Ok(0)
         }
+        Command::Query(args) => query::run(args),
         Command::Validate(args) => integrity::validate(args),
         Command::Verify(args) => integrity::verify(args),
     }

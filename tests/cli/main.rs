@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod integrity;
+mod query;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";

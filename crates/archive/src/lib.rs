@@ -32,12 +32,14 @@
 //! ```
 
 pub mod manifest;
+mod query;
 mod read;
 mod verify;
 mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use query::{Explain, QueryFilter, QueryMatch, query};
 pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 pub use write::{

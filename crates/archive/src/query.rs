@@ -1,0 +1,568 @@
+//! `query`: find records by field, pruning at every level, and return the original
+//! record bytes in event-time order.
+//!
+//! Pruning runs from the cheapest to the finest: parts by partition (account,
+//! region) and by their manifest time range; row groups by column statistics and by
+//! bloom filters on the lookup columns; then only the filter columns of the
+//! remaining row groups are read, rows are matched, and the full rows are read for
+//! the matches alone, through the page index so that unmatched pages are skipped.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampMicrosecondType, UInt32Type};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::statistics::Statistics;
+use serde::Serialize;
+use trailpack_schema::Rebuilder;
+use trailpack_schema::fields::{RECORD_INDEX, SOURCE_KEY};
+
+use crate::ArchiveError;
+use crate::manifest::{Manifest, PartEntry};
+
+/// Rows read per batch.
+const BATCH_ROWS: usize = 8192;
+
+/// What to find. Fields combine with AND; several values in one field combine with
+/// OR. Empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct QueryFilter {
+    /// Events at or after this time (microseconds since the epoch, UTC).
+    pub from_us: Option<i64>,
+    /// Events before this time.
+    pub until_us: Option<i64>,
+    /// Partition accounts (the account in the delivery path).
+    pub accounts: Vec<String>,
+    /// Partition regions.
+    pub regions: Vec<String>,
+    /// `eventSource`, exactly.
+    pub event_sources: Vec<String>,
+    /// `eventName`, exactly.
+    pub event_names: Vec<String>,
+    /// `userIdentity.arn`: exactly when the value starts with `arn:`, else as a
+    /// substring.
+    pub principals: Vec<String>,
+    /// `userIdentity.accessKeyId`, exactly.
+    pub access_keys: Vec<String>,
+    /// `sourceIPAddress`, exactly.
+    pub source_ips: Vec<String>,
+    /// `errorCode`, exactly.
+    pub error_codes: Vec<String>,
+    /// Only events with an `errorCode` or an `errorMessage`.
+    pub errors_only: bool,
+    /// `eventID`, exactly.
+    pub event_ids: Vec<String>,
+    /// `readOnly`.
+    pub read_only: Option<bool>,
+    /// `userAgent`, as a substring.
+    pub user_agents: Vec<String>,
+}
+
+/// One matching record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryMatch {
+    /// `eventTime` in microseconds, when it parsed.
+    pub event_time: Option<i64>,
+    /// The source file's key.
+    pub source_key: String,
+    /// The record's position in its source file.
+    pub record_index: u32,
+    /// The record's exact original bytes.
+    pub record: Vec<u8>,
+}
+
+/// What each level of pruning did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Explain {
+    /// Parts in the archive.
+    pub parts: u64,
+    /// Parts skipped by account or region.
+    pub parts_pruned_by_partition: u64,
+    /// Parts skipped by their manifest time range.
+    pub parts_pruned_by_time: u64,
+    /// Row groups in the parts that were opened.
+    pub row_groups: u64,
+    /// Row groups skipped by column statistics.
+    pub row_groups_pruned_by_statistics: u64,
+    /// Row groups skipped by bloom filters.
+    pub row_groups_pruned_by_bloom_filter: u64,
+    /// Row groups whose filter columns were read.
+    pub row_groups_scanned: u64,
+    /// Rows whose filter columns were read.
+    pub rows_scanned: u64,
+    /// Rows that matched.
+    pub rows_matched: u64,
+    /// Pages of full rows read for the matches.
+    pub pages_read: u64,
+    /// Pages of those row groups' columns skipped by the page index.
+    pub pages_skipped: u64,
+    /// Bytes of the archive read: footers, bloom filters, filter column chunks, and
+    /// the pages holding matched rows.
+    pub bytes_read: u64,
+    /// Bytes of all parts.
+    pub archive_bytes: u64,
+}
+
+/// A predicate on one column, with what statistics and bloom filters can prune.
+struct Predicate {
+    column: &'static str,
+    test: Test,
+}
+
+enum Test {
+    /// Equal to one of these strings (prunable by min/max and bloom filter).
+    OneOf(Vec<String>, bool),
+    /// Contains one of these substrings.
+    Contains(Vec<String>),
+    /// Boolean equal to this.
+    Is(bool),
+}
+
+impl QueryFilter {
+    fn predicates(&self) -> Vec<Predicate> {
+        let mut predicates = Vec::new();
+        let mut one_of = |column, values: &Vec<String>, bloom| {
+            if !values.is_empty() {
+                predicates.push(Predicate {
+                    column,
+                    test: Test::OneOf(values.clone(), bloom),
+                });
+            }
+        };
+        one_of("eventsource", &self.event_sources, false);
+        one_of("eventname", &self.event_names, false);
+        one_of("useridentity.accesskeyid", &self.access_keys, true);
+        one_of("sourceipaddress", &self.source_ips, true);
+        one_of("errorcode", &self.error_codes, false);
+        one_of("eventid", &self.event_ids, true);
+        let (exact, partial): (Vec<String>, Vec<String>) = self
+            .principals
+            .iter()
+            .cloned()
+            .partition(|p| p.starts_with("arn:"));
+        if !exact.is_empty() && partial.is_empty() {
+            predicates.push(Predicate {
+                column: "useridentity.arn",
+                test: Test::OneOf(exact, true),
+            });
+        } else if !self.principals.is_empty() {
+            predicates.push(Predicate {
+                column: "useridentity.arn",
+                test: Test::Contains(self.principals.clone()),
+            });
+        }
+        if !self.user_agents.is_empty() {
+            predicates.push(Predicate {
+                column: "useragent",
+                test: Test::Contains(self.user_agents.clone()),
+            });
+        }
+        if let Some(read_only) = self.read_only {
+            predicates.push(Predicate {
+                column: "readonly",
+                test: Test::Is(read_only),
+            });
+        }
+        predicates
+    }
+}
+
+/// Run `filter` over the archive at `root`. Matches come in event-time order (then
+/// source key and record index); `limit` keeps the first ones.
+pub fn query(
+    root: &Path,
+    filter: &QueryFilter,
+    limit: Option<usize>,
+) -> Result<(Vec<QueryMatch>, Explain), ArchiveError> {
+    let manifest = Manifest::load(root)?;
+    let mut explain = Explain::default();
+    let predicates = filter.predicates();
+    let mut matches = Vec::new();
+    for part in &manifest.parts {
+        explain.parts += 1;
+        explain.archive_bytes += part.bytes;
+        let by_partition = (!filter.accounts.is_empty()
+            && !filter.accounts.contains(&part.account))
+            || (!filter.regions.is_empty() && !filter.regions.contains(&part.region));
+        if by_partition {
+            explain.parts_pruned_by_partition += 1;
+            continue;
+        }
+        if !time_overlaps(part, filter) {
+            explain.parts_pruned_by_time += 1;
+            continue;
+        }
+        scan_part(root, part, filter, &predicates, &mut explain, &mut matches)?;
+    }
+    matches.sort_by(|a, b| {
+        (a.event_time, &a.source_key, a.record_index).cmp(&(
+            b.event_time,
+            &b.source_key,
+            b.record_index,
+        ))
+    });
+    if let Some(limit) = limit {
+        matches.truncate(limit);
+    }
+    Ok((matches, explain))
+}
+
+fn time_overlaps(part: &PartEntry, filter: &QueryFilter) -> bool {
+    let (Some(min), Some(max)) = (part.min_event_time_us, part.max_event_time_us) else {
+        // No parsed times at all: only a time-free query can match.
+        return filter.from_us.is_none() && filter.until_us.is_none();
+    };
+    filter.from_us.is_none_or(|from| max >= from) && filter.until_us.is_none_or(|until| min < until)
+}
+
+fn scan_part(
+    root: &Path,
+    part: &PartEntry,
+    filter: &QueryFilter,
+    predicates: &[Predicate],
+    explain: &mut Explain,
+    matches: &mut Vec<QueryMatch>,
+) -> Result<(), ArchiveError> {
+    let path = root.join(&part.path);
+    let parquet_error = |source| ArchiveError::Parquet {
+        path: path.clone(),
+        source,
+    };
+    let open = || {
+        File::open(&path).map_err(|e| ArchiveError::Io {
+            path: path.clone(),
+            source: e,
+        })
+    };
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options.clone())
+        .map_err(parquet_error)?;
+    let metadata = builder.metadata().clone();
+    let schema = builder.parquet_schema().clone();
+    let leaf = |name: &str| {
+        schema
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == name)
+    };
+    explain.bytes_read += footer_bytes(&metadata, part.bytes);
+
+    // Row groups: statistics, then bloom filters.
+    let time_leaf = leaf("eventtime");
+    let mut candidates = Vec::new();
+    for index in 0..metadata.num_row_groups() {
+        explain.row_groups += 1;
+        let row_group = metadata.row_group(index);
+        let stats_prune = time_leaf
+            .is_some_and(|t| !time_stats_overlap(row_group.column(t).statistics(), filter))
+            || predicates.iter().any(|p| {
+                let Test::OneOf(values, _) = &p.test else {
+                    return false;
+                };
+                leaf(p.column)
+                    .is_some_and(|c| !strings_may_be_in(row_group.column(c).statistics(), values))
+            });
+        if stats_prune {
+            explain.row_groups_pruned_by_statistics += 1;
+            continue;
+        }
+        let mut bloom_prune = false;
+        for predicate in predicates {
+            let (Test::OneOf(values, true), Some(column)) =
+                (&predicate.test, leaf(predicate.column))
+            else {
+                continue;
+            };
+            explain.bytes_read += row_group
+                .column(column)
+                .bloom_filter_length()
+                .unwrap_or(0)
+                .max(0) as u64;
+            if let Some(bloom) = builder
+                .get_row_group_column_bloom_filter(index, column)
+                .map_err(parquet_error)?
+                && !values.iter().any(|v| bloom.check(v.as_str()))
+            {
+                bloom_prune = true;
+                break;
+            }
+        }
+        if bloom_prune {
+            explain.row_groups_pruned_by_bloom_filter += 1;
+            continue;
+        }
+        candidates.push(index);
+    }
+    if candidates.is_empty() {
+        return Ok(());
+    }
+
+    // Phase 1: the filter columns of the candidate row groups.
+    let mut filter_leaves: Vec<usize> = predicates.iter().filter_map(|p| leaf(p.column)).collect();
+    filter_leaves.extend(time_leaf);
+    for name in ["errorcode", "errormessage"] {
+        if filter.errors_only {
+            filter_leaves.extend(leaf(name));
+        }
+    }
+    filter_leaves.sort_unstable();
+    filter_leaves.dedup();
+    for &rg in &candidates {
+        let row_group = metadata.row_group(rg);
+        explain.bytes_read += filter_leaves
+            .iter()
+            .map(|&c| row_group.column(c).compressed_size().max(0) as u64)
+            .sum::<u64>();
+    }
+    explain.row_groups_scanned += candidates.len() as u64;
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options.clone())
+        .map_err(parquet_error)?
+        .with_projection(ProjectionMask::leaves(
+            &schema,
+            filter_leaves.iter().copied(),
+        ))
+        .with_row_groups(candidates.clone())
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(parquet_error)?;
+    let mut keep: Vec<bool> = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_error(e.into()))?;
+        explain.rows_scanned += batch.num_rows() as u64;
+        keep.extend(evaluate(&batch, filter, predicates));
+    }
+    // Phase 2: full rows of the row groups with matches, by row selection.
+    let mut selected_groups = Vec::new();
+    let mut masks = Vec::new();
+    let mut offset = 0;
+    for &rg in &candidates {
+        let rows = metadata.row_group(rg).num_rows() as usize;
+        let mask = &keep[offset..offset + rows];
+        offset += rows;
+        if mask.iter().any(|&k| k) {
+            selected_groups.push(rg);
+            explain.rows_matched += mask.iter().filter(|&&k| k).count() as u64;
+            count_pages(&metadata, rg, mask, explain);
+            masks.push(BooleanArray::from(mask.to_vec()));
+        }
+    }
+    if selected_groups.is_empty() {
+        return Ok(());
+    }
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options)
+        .map_err(parquet_error)?
+        .with_row_groups(selected_groups)
+        .with_row_selection(RowSelection::from_filters(&masks))
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(parquet_error)?;
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_error(e.into()))?;
+        collect_matches(&batch, &path, matches)?;
+    }
+    Ok(())
+}
+
+/// The footer and page index, which every opened part costs.
+fn footer_bytes(metadata: &ParquetMetaData, part_bytes: u64) -> u64 {
+    let data_end = metadata
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns())
+        .map(|c| {
+            let (start, length) = c.byte_range();
+            start + length
+        })
+        .max()
+        .unwrap_or(0);
+    part_bytes.saturating_sub(data_end)
+}
+
+/// Count the pages of every column that hold at least one selected row (read) and
+/// the rest (skipped by the page index), and add the read pages' bytes.
+fn count_pages(metadata: &ParquetMetaData, rg: usize, mask: &[bool], explain: &mut Explain) {
+    let row_group = metadata.row_group(rg);
+    let index = metadata.page_index_for_row_group(rg);
+    for column in 0..row_group.num_columns() {
+        let Some(offsets) = index.offset_index(column) else {
+            explain.pages_read += 1;
+            explain.bytes_read += row_group.column(column).compressed_size().max(0) as u64;
+            continue;
+        };
+        let pages = offsets.page_locations();
+        for (i, page) in pages.iter().enumerate() {
+            let start = page.first_row_index as usize;
+            let end = pages
+                .get(i + 1)
+                .map_or(mask.len(), |next| next.first_row_index as usize);
+            if mask[start.min(mask.len())..end.min(mask.len())]
+                .iter()
+                .any(|&k| k)
+            {
+                explain.pages_read += 1;
+                explain.bytes_read += page.compressed_page_size.max(0) as u64;
+            } else {
+                explain.pages_skipped += 1;
+            }
+        }
+        // A dictionary page precedes the data pages and is always read.
+        if let (Some(first), Some(dictionary)) = (
+            pages.first(),
+            row_group.column(column).dictionary_page_offset(),
+        ) {
+            explain.bytes_read += (first.offset - dictionary).max(0) as u64;
+        }
+    }
+}
+
+fn time_stats_overlap(statistics: Option<&Statistics>, filter: &QueryFilter) -> bool {
+    let Some(Statistics::Int64(stats)) = statistics else {
+        return true;
+    };
+    let (Some(&min), Some(&max)) = (stats.min_opt(), stats.max_opt()) else {
+        return filter.from_us.is_none() && filter.until_us.is_none();
+    };
+    filter.from_us.is_none_or(|from| max >= from) && filter.until_us.is_none_or(|until| min < until)
+}
+
+fn strings_may_be_in(statistics: Option<&Statistics>, values: &[String]) -> bool {
+    let Some(stats) = statistics else {
+        return true;
+    };
+    let (Some(min), Some(max)) = (stats.min_bytes_opt(), stats.max_bytes_opt()) else {
+        // No non-null value in the row group: nothing equals a string.
+        return stats.null_count_opt().is_none();
+    };
+    // Truncated statistics still bound the values (min rounded down, max up).
+    values
+        .iter()
+        .any(|v| v.as_bytes() >= min && v.as_bytes() <= max)
+}
+
+/// A leaf column of a batch by dotted name.
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
+    let mut parts = name.split('.');
+    let mut array = batch.column_by_name(parts.next()?)?;
+    for part in parts {
+        array = array.as_struct_opt()?.column_by_name(part)?;
+    }
+    Some(array)
+}
+
+/// Which rows of a batch of filter columns match.
+fn evaluate(batch: &RecordBatch, filter: &QueryFilter, predicates: &[Predicate]) -> Vec<bool> {
+    let rows = batch.num_rows();
+    let mut keep = vec![true; rows];
+    if filter.from_us.is_some() || filter.until_us.is_some() {
+        match column(batch, "eventtime")
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        {
+            Some(times) => {
+                for (row, keep) in keep.iter_mut().enumerate() {
+                    let time = times.is_valid(row).then(|| times.value(row));
+                    *keep &= time.is_some_and(|t| {
+                        filter.from_us.is_none_or(|f| t >= f)
+                            && filter.until_us.is_none_or(|u| t < u)
+                    });
+                }
+            }
+            None => keep.fill(false),
+        }
+    }
+    for predicate in predicates {
+        let Some(array) = column(batch, predicate.column) else {
+            keep.fill(false);
+            continue;
+        };
+        match &predicate.test {
+            Test::OneOf(values, _) | Test::Contains(values) => {
+                let exact = matches!(predicate.test, Test::OneOf(..));
+                let Some(strings) = array.as_string_opt::<i32>() else {
+                    keep.fill(false);
+                    continue;
+                };
+                for (row, keep) in keep.iter_mut().enumerate() {
+                    if !*keep {
+                        continue;
+                    }
+                    *keep = strings.is_valid(row) && {
+                        let value = strings.value(row);
+                        values.iter().any(|v| {
+                            if exact {
+                                value == v
+                            } else {
+                                value.contains(v.as_str())
+                            }
+                        })
+                    };
+                }
+            }
+            Test::Is(want) => {
+                let Some(bools) = array.as_boolean_opt() else {
+                    keep.fill(false);
+                    continue;
+                };
+                for (row, keep) in keep.iter_mut().enumerate() {
+                    *keep &= bools.is_valid(row) && bools.value(row) == *want;
+                }
+            }
+        }
+    }
+    if filter.errors_only {
+        let code = column(batch, "errorcode");
+        let message = column(batch, "errormessage");
+        for (row, keep) in keep.iter_mut().enumerate() {
+            *keep &=
+                code.is_some_and(|c| c.is_valid(row)) || message.is_some_and(|m| m.is_valid(row));
+        }
+    }
+    keep
+}
+
+fn collect_matches(
+    batch: &RecordBatch,
+    path: &Path,
+    matches: &mut Vec<QueryMatch>,
+) -> Result<(), ArchiveError> {
+    let schema_error = |source| ArchiveError::Schema {
+        context: path.display().to_string(),
+        source,
+    };
+    let missing = |name: &str| ArchiveError::Schema {
+        context: path.display().to_string(),
+        source: trailpack_schema::SchemaError::Column {
+            column: name.to_string(),
+            reason: "missing or of an unexpected type",
+        },
+    };
+    let keys = batch
+        .column_by_name(SOURCE_KEY)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| missing(SOURCE_KEY))?;
+    let indexes = batch
+        .column_by_name(RECORD_INDEX)
+        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+        .ok_or_else(|| missing(RECORD_INDEX))?;
+    let times = batch
+        .column_by_name("eventtime")
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| missing("eventtime"))?;
+    let mut rebuilder = Rebuilder::try_new(batch).map_err(schema_error)?;
+    for row in 0..batch.num_rows() {
+        let mut record = Vec::new();
+        rebuilder.rebuild(row, &mut record).map_err(schema_error)?;
+        matches.push(QueryMatch {
+            event_time: times.is_valid(row).then(|| times.value(row)),
+            source_key: keys.value(row).to_string(),
+            record_index: indexes.value(row),
+            record,
+        });
+    }
+    Ok(())
+}
