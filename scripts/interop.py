@@ -274,6 +274,46 @@ def stats_checks(checks, truth, archive, binary):
     checks.check("trailpack stats files", truth.files, lambda: lookup(doc, "files"))
 
 
+def ddl_checks(checks, archive, binary):
+    """`trailpack schema --ddl duckdb` runs in DuckDB, and three representative
+    queries over it give what `trailpack query` gives."""
+    import duckdb
+
+    ddl = subprocess.run([binary, "schema", "--ddl", "duckdb", "--location", archive],
+                         check=True, capture_output=True, text=True).stdout
+    con = duckdb.connect()
+    con.execute(ddl)
+
+    def trailpack_column(args, column):
+        out = subprocess.run([binary, "query", archive, "--format", "csv", "--columns", column] + args,
+                             check=True, capture_output=True, text=True).stdout
+        return out.splitlines()[1:]
+
+    def by_event_name():
+        counts = collections.Counter(trailpack_column([], "eventname"))
+        return {name: n for name, n in counts.items()}
+
+    checks.check("ddl duckdb count by eventName = trailpack query", by_event_name(), lambda: {
+        (name or ""): n for name, n in con.execute(
+            "SELECT eventname, count(*) FROM cloudtrail GROUP BY 1").fetchall()})
+
+    key = con.execute("SELECT useridentity.accesskeyid, count(*) FROM cloudtrail WHERE "
+                      "useridentity.accesskeyid IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").fetchone()[0]
+    checks.check("ddl duckdb events of one access key = trailpack query",
+                 sorted(trailpack_column(["--access-key", key], "eventid")),
+                 lambda: sorted(r[0] for r in con.execute(
+                     "SELECT eventid FROM cloudtrail WHERE useridentity.accesskeyid = ?", [key]).fetchall()))
+
+    def failed_sign_ins():
+        return sorted(r[0] for r in con.execute(
+            "SELECT eventid FROM cloudtrail WHERE eventname = 'ConsoleLogin' "
+            "AND (errorcode IS NOT NULL OR errormessage IS NOT NULL)").fetchall())
+
+    checks.check("ddl duckdb failed console sign-ins = trailpack query",
+                 sorted(trailpack_column(["--event-name", "ConsoleLogin", "--errors-only"], "eventid")),
+                 failed_sign_ins)
+
+
 def lookup(doc, key):
     """doc[key], re-raising the exception stats() hit, if any."""
     if isinstance(doc, Exception):
@@ -299,6 +339,7 @@ def main(argv):
     duckdb_checks(checks, truth, archive)
     pyarrow_checks(checks, truth, archive)
     stats_checks(checks, truth, archive, binary)
+    ddl_checks(checks, archive, binary)
 
     print("interop: %d passed, %d failed" % (checks.passed, checks.failed))
     return 1 if checks.failed else 0

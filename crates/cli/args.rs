@@ -28,8 +28,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Summarise an archive: accounts, regions, time span, sizes, versions, problems.
     Stats(StatsArgs),
-    /// Print the archive's column schema.
-    Schema,
+    /// Print the archive's column schema, or table definitions for other engines.
+    Schema(SchemaArgs),
     /// Validate CloudTrail digest chains and the log files they list, offline, over a
     /// raw trail tree (like `aws cloudtrail validate-logs`, and stricter).
     Validate(ValidateArgs),
@@ -39,6 +39,36 @@ pub enum Command {
     /// Find events in an archive and print the original records (or a table),
     /// in event-time order.
     Query(QueryArgs),
+}
+
+/// Engines `schema --ddl` writes for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DdlEngine {
+    /// Amazon Athena, with partition projection.
+    Athena,
+    /// Trino's Hive connector.
+    Trino,
+    /// DuckDB: a view over read_parquet.
+    Duckdb,
+    /// Apache Spark SQL.
+    Spark,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print a table definition for this engine instead of the column list.
+    #[arg(long, value_enum)]
+    pub ddl: Option<DdlEngine>,
+    /// Where the archive is, as the engine sees it (a path or s3://bucket/prefix).
+    /// For a local archive the partition levels are read from it.
+    #[arg(long, value_name = "LOCATION", default_value = "s3://BUCKET/PREFIX")]
+    pub location: String,
+    /// Table (or view) name.
+    #[arg(long, default_value = "cloudtrail")]
+    pub table: String,
+    /// Time level of the archive's partitions, when it cannot be read from LOCATION.
+    #[arg(long, value_enum, default_value = "month")]
+    pub partition: PartitionArg,
 }
 
 /// Output formats of `query`.

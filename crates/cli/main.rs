@@ -16,8 +16,11 @@ use anyhow::Context;
 use clap::Parser;
 use trailpack_archive::{FileFilter, RunReport, Stats, WriteOptions};
 
-use crate::args::{ArchiveArgs, Cli, Command, RestoreArgs, StatsArgs};
+use crate::args::{
+    ArchiveArgs, Cli, Command, DdlEngine, PartitionArg, RestoreArgs, SchemaArgs, StatsArgs,
+};
 use crate::progress::CliProgress;
+use trailpack_schema::ddl::{Engine, ddl};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -41,10 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Archive(args) => archive(args),
         Command::Restore(args) => restore(args),
         Command::Stats(args) => stats(args),
-        Command::Schema => {
-            schema();
-            Ok(0)
-        }
+        Command::Schema(args) => schema(args),
         Command::Query(args) => query::run(args),
         Command::Validate(args) => integrity::validate(args),
         Command::Verify(args) => integrity::verify(args),
@@ -266,7 +266,48 @@ fn print_stats(archive: &Path, stats: &Stats) {
     );
 }
 
-fn schema() {
+fn schema(args: SchemaArgs) -> anyhow::Result<u8> {
+    let Some(engine) = args.ddl else {
+        print_columns();
+        return Ok(0);
+    };
+    let engine = match engine {
+        DdlEngine::Athena => Engine::Athena,
+        DdlEngine::Trino => Engine::Trino,
+        DdlEngine::Duckdb => Engine::DuckDb,
+        DdlEngine::Spark => Engine::Spark,
+    };
+    let local = Path::new(&args.location);
+    let levels = if local
+        .join(trailpack_archive::manifest::COMMITS_DIR)
+        .is_dir()
+    {
+        let manifest = trailpack_archive::manifest::Manifest::load(local)?;
+        let part = manifest.parts.first().with_context(|| {
+            format!(
+                "{}: the archive has no parts to read its partitions from",
+                local.display()
+            )
+        })?;
+        part.path
+            .split('/')
+            .skip(2)
+            .filter_map(|level| level.split_once('=').map(|(name, _)| name.to_string()))
+            .collect::<Vec<_>>()
+    } else {
+        let levels: &[&str] = match args.partition {
+            PartitionArg::Year => &["year"],
+            PartitionArg::Month => &["year", "month"],
+            PartitionArg::Day => &["year", "month", "day"],
+        };
+        levels.iter().map(|l| l.to_string()).collect()
+    };
+    let levels: Vec<&str> = levels.iter().map(String::as_str).collect();
+    print!("{}", ddl(engine, &args.location, &args.table, &levels));
+    Ok(0)
+}
+
+fn print_columns() {
     println!(
         "trailpack archive schema, version {} (column, type, storage)",
         trailpack_schema::SCHEMA_VERSION

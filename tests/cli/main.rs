@@ -393,7 +393,9 @@ fn usage_errors_exit_2_with_a_clear_message() {
 #[test]
 fn help_and_schema_describe_every_command() {
     let help = text(&trailpack(&["--help"]).stdout);
-    for command in ["archive", "restore", "stats", "schema"] {
+    for command in [
+        "archive", "restore", "stats", "schema", "query", "validate", "verify",
+    ] {
         assert!(help.contains(command), "{help}");
         let output = trailpack(&[command, "--help"]);
         assert!(output.status.success());

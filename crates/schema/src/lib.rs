@@ -21,6 +21,7 @@
 //! assert_eq!(rebuilt, record);
 //! ```
 
+pub mod ddl;
 pub mod encode;
 pub mod fields;
 mod normalise;
