@@ -10,8 +10,9 @@ use trailpack_source::UtcTime;
 
 /// Compact AWS CloudTrail log files into indexed, lossless Parquet archives.
 ///
-/// Exit status: 0 when all is clean, 1 when some input was quarantined, 2 on usage
-/// or fatal errors.
+/// Exit status: 0 when all is clean; 1 when some input was quarantined or could not
+/// be read, or `verify`/`validate` found something invalid; 2 on usage or fatal
+/// errors.
 #[derive(Debug, Parser)]
 #[command(name = "trailpack", version, about, long_about)]
 pub struct Cli {
@@ -200,7 +201,8 @@ impl From<PartitionArg> for Partitioning {
 pub struct ArchiveArgs {
     /// Local directories (any level of an AWSLogs/ tree, organisation layout
     /// included) or single CloudTrail files. Files whose names are not CloudTrail
-    /// names are reported as skipped; digest files are counted and set aside.
+    /// names are reported as skipped; digest files are kept whole, with their
+    /// signatures when known.
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     /// The archive directory (created if missing).

@@ -1,6 +1,7 @@
 //! `validate` (digest chains over a raw trail tree) and `verify` (an archive).
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -47,6 +48,7 @@ fn uncompressed(file: &SourceFile) -> Option<Vec<u8>> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
     let keys = load_keys(&args.public_keys)?;
     let filter = trailpack_source::Filter {
         accounts: args.account.clone(),
@@ -71,6 +73,18 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
                 }
             }
         }
+    }
+    if digest_files.is_empty() {
+        // Nothing validated is not a pass.
+        eprintln!(
+            "trailpack: no digest files (CloudTrail-Digest/) under {} with these filters",
+            args.sources
+                .iter()
+                .map(|s| s.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(1);
     }
     let signatures = load_signatures(&sidecars, &args.signatures)?;
     let digests: Vec<DigestInput> = digest_files
@@ -97,35 +111,39 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
         in_range,
     );
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_validation(&report);
+        print_validation(&report)?;
     }
     Ok(u8::from(!report.all_valid()))
 }
 
-fn print_validation(report: &ValidationReport) {
+fn print_validation(report: &ValidationReport) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     for result in &report.results {
-        println!("{result}");
+        writeln!(out, "{result}")?;
     }
-    println!();
+    writeln!(out)?;
     for chain in &report.chains {
-        println!(
+        writeln!(
+            out,
             "chain {}: {} digests from {} to {}, {} gaps",
             chain.id,
             chain.digests,
             chain.first.as_deref().unwrap_or("-"),
             chain.last.as_deref().unwrap_or("-"),
             chain.gaps
-        );
+        )?;
     }
     let (valid, total) = report.count(FileKind::Digest);
-    println!("{valid}/{total} digest files valid");
+    writeln!(out, "{valid}/{total} digest files valid")?;
     let (valid, total) = report.count(FileKind::Log);
-    println!("{valid}/{total} log files valid");
+    writeln!(out, "{valid}/{total} log files valid")?;
+    Ok(())
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
     if !args
         .archive
         .join(trailpack_archive::manifest::COMMITS_DIR)
@@ -143,51 +161,68 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     };
     let report = trailpack_archive::verify(&args.archive, &options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_verify(&args.archive, &report);
+        print_verify(&args.archive, &report)?;
     }
     Ok(u8::from(!report.is_clean()))
 }
 
-fn print_verify(archive: &Path, report: &trailpack_archive::VerifyReport) {
+fn print_verify(archive: &Path, report: &trailpack_archive::VerifyReport) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     for problem in &report.problems {
-        println!("PROBLEM: {problem}");
+        writeln!(out, "PROBLEM: {problem}")?;
     }
     for warning in &report.warnings {
-        println!("warning: {warning}");
+        writeln!(out, "warning: {warning}")?;
     }
     if let Some(digests) = &report.digests {
         for result in digests.results.iter().filter(|r| !r.verdict.is_valid()) {
-            println!("{result}");
+            writeln!(out, "{result}")?;
         }
     }
-    println!("archive {}:", archive.display());
-    println!(
+    writeln!(out, "archive {}:", archive.display())?;
+    writeln!(
+        out,
         "  parts: {}/{} ok (size, CRC-32, Parquet footer, rows)",
         report.parts_ok, report.parts
-    );
+    )?;
     if report.files_rebuilt > 0 {
-        println!(
+        writeln!(
+            out,
             "  files: {}/{} rebuilt with their recorded SHA-256",
             report.files_ok, report.files_rebuilt
-        );
+        )?;
     }
-    println!("  quarantined files kept: {}", report.quarantined_present);
+    writeln!(
+        out,
+        "  quarantined files kept: {}",
+        report.quarantined_present
+    )?;
+    writeln!(
+        out,
+        "  stored digests: {}/{} intact (size, SHA-256)",
+        report.digest_files_ok, report.digest_files
+    )?;
     if let Some(digests) = &report.digests {
         let (valid, total) = digests.count(FileKind::Digest);
-        println!("  {valid}/{total} digest files valid");
+        writeln!(out, "  {valid}/{total} digest files valid")?;
         let (valid, total) = digests.count(FileKind::Log);
-        println!("  {valid}/{total} log files valid (hashes of files rebuilt from the archive)");
+        writeln!(
+            out,
+            "  {valid}/{total} log files valid (hashes of files rebuilt from the archive)"
+        )?;
         let gaps: usize = digests.chains.iter().map(|c| c.gaps).sum();
-        println!("  {} chains, {gaps} gaps", digests.chains.len());
+        writeln!(out, "  {} chains, {gaps} gaps", digests.chains.len())?;
     }
-    println!(
+    writeln!(
+        out,
         "  result: {}",
         if report.is_clean() {
             "clean"
         } else {
             "PROBLEMS FOUND"
         }
-    );
+    )?;
+    Ok(())
 }

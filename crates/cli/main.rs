@@ -9,6 +9,7 @@ mod integrity;
 mod progress;
 mod query;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -32,6 +33,13 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // A reader that closed the pipe (`| head`) is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("trailpack: error: {e:#}");
             ExitCode::from(2)
@@ -112,7 +120,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("{}: cannot write the report", path.display()))?;
     }
     if !args.quiet {
-        print_run(&report);
+        print_run(&report)?;
     }
     Ok(u8::from(
         report.files_quarantined > 0 || report.files_unreadable > 0,
@@ -123,9 +131,11 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
-fn print_run(report: &RunReport) {
+fn print_run(report: &RunReport) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     let seconds = report.seconds.max(1e-9);
-    println!(
+    writeln!(
+        out,
         "archived {} files ({} records, {} raw, {} stored) into {} parts ({}) in {:.1} s",
         report.files_archived,
         report.records_out,
@@ -134,32 +144,37 @@ fn print_run(report: &RunReport) {
         report.parts_written,
         mb(report.bytes_out),
         report.seconds
-    );
+    )?;
     if report.records_in > 0 {
-        println!(
+        writeln!(
+            out,
             "  {:.0} records/s, {:.1} MB/s uncompressed; archive bytes / stored bytes = {:.3}",
             report.records_in as f64 / seconds,
             report.raw_bytes_in as f64 / 1e6 / seconds,
             report.bytes_out as f64 / report.bytes_in.max(1) as f64
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "  {} already archived, {} digest files found ({} stored), {} other files skipped",
         report.files_already_archived,
         report.digest_files,
         report.digests_archived,
         report.files_skipped
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  {} files quarantined, {} unreadable; {} records in {} files stored whole (fallback)",
         report.files_quarantined,
         report.files_unreadable,
         report.fallback_records,
         report.fallback_files
-    );
+    )?;
+    Ok(())
 }
 
 fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
     let filter = FileFilter {
         files: trailpack_source::Filter {
             accounts: args.account,
@@ -170,17 +185,19 @@ fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
         key_prefixes: args.key,
     };
     let report = trailpack_archive::restore(&args.archive, &filter, &args.to, args.gzip)?;
-    println!(
+    writeln!(
+        out,
         "restored {} files ({} records, {}) under {}",
         report.files,
         report.records,
         mb(report.raw_bytes),
         args.to.display()
-    );
+    )?;
     Ok(0)
 }
 
 fn stats(args: StatsArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
     if !args
         .archive
         .join(trailpack_archive::manifest::COMMITS_DIR)
@@ -193,9 +210,9 @@ fn stats(args: StatsArgs) -> anyhow::Result<u8> {
     }
     let stats = trailpack_archive::stats(&args.archive)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
     } else {
-        print_stats(&args.archive, &stats);
+        print_stats(&args.archive, &stats)?;
     }
     Ok(0)
 }
@@ -208,67 +225,77 @@ fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
         .join(", ")
 }
 
-fn print_stats(archive: &Path, stats: &Stats) {
+fn print_stats(archive: &Path, stats: &Stats) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     let ratio = |num: u64, den: u64| num as f64 / den.max(1) as f64;
-    println!("archive:        {}", archive.display());
-    println!(
+    writeln!(out, "archive:        {}", archive.display())?;
+    writeln!(
+        out,
         "accounts:       {} ({})",
         stats.accounts.len(),
         list(&stats.accounts)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "regions:        {} ({})",
         stats.regions.len(),
         list(&stats.regions)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "events:         {} .. {}",
         stats.first_event.as_deref().unwrap_or("-"),
         stats.last_event.as_deref().unwrap_or("-")
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "files:          {} archived, {} quarantined ({})",
         stats.files,
         stats.quarantined_files,
         mb(stats.quarantined_bytes)
-    );
-    println!("records:        {}", stats.records);
-    println!(
+    )?;
+    writeln!(out, "records:        {}", stats.records)?;
+    writeln!(
+        out,
         "source bytes:   {} stored (gz), {} raw",
         mb(stats.source_bytes),
         mb(stats.source_raw_bytes)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "archive bytes:  {} in {} parts, {} commits; {:.3} of stored, {:.3} of raw",
         mb(stats.archive_bytes),
         stats.parts,
         stats.commits,
         ratio(stats.archive_bytes, stats.source_bytes),
         ratio(stats.archive_bytes, stats.source_raw_bytes)
-    );
+    )?;
     let versions: Vec<String> = stats
         .event_versions
         .iter()
         .map(|(v, n)| format!("{v}={n}"))
         .collect();
-    println!("eventVersions:  {}", versions.join(", "));
-    println!(
+    writeln!(out, "eventVersions:  {}", versions.join(", "))?;
+    writeln!(
+        out,
         "unknown keys:   {}",
         if stats.unknown_paths.is_empty() {
             "none".to_string()
         } else {
             list(&stats.unknown_paths)
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "fallback:       {} records in {} files stored whole",
         stats.fallback_records, stats.fallback_files
-    );
+    )?;
+    Ok(())
 }
 
 fn schema(args: SchemaArgs) -> anyhow::Result<u8> {
     let Some(engine) = args.ddl else {
-        print_columns();
+        print_columns()?;
         return Ok(0);
     };
     let engine = match engine {
@@ -303,16 +330,25 @@ fn schema(args: SchemaArgs) -> anyhow::Result<u8> {
         levels.iter().map(|l| l.to_string()).collect()
     };
     let levels: Vec<&str> = levels.iter().map(String::as_str).collect();
-    print!("{}", ddl(engine, &args.location, &args.table, &levels));
+    write!(
+        std::io::stdout().lock(),
+        "{}",
+        ddl(engine, &args.location, &args.table, &levels)
+    )?;
     Ok(0)
 }
 
-fn print_columns() {
-    println!(
+fn print_columns() -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "trailpack archive schema, version {} (column, type, storage)",
         trailpack_schema::SCHEMA_VERSION
-    );
-    println!("partition columns: account, region, year, month, day (by --partition)");
+    )?;
+    writeln!(
+        out,
+        "partition columns: account, region, year, month, day (by --partition)"
+    )?;
     let rows = trailpack_schema::fields::describe();
     let width = rows
         .iter()
@@ -320,6 +356,7 @@ fn print_columns() {
         .max()
         .unwrap_or(0);
     for (name, type_name, how) in rows {
-        println!("{name:width$}  {type_name:20}  {how}");
+        writeln!(out, "{name:width$}  {type_name:20}  {how}")?;
     }
+    Ok(())
 }

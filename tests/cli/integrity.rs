@@ -267,6 +267,34 @@ fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
         "{stdout}"
     );
 
+    // A stored digest deleted: plain verify names it.
+    let copy = damaged("digest-gone");
+    let digest_dir = copy.join("_trailpack/digests");
+    let newest = super::query::walk(&digest_dir).into_iter().max().unwrap();
+    std::fs::remove_file(&newest).unwrap();
+    let output = trailpack(&["verify", path_str(&copy)]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    let key = newest
+        .strip_prefix(&digest_dir)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        stdout.contains(&format!("PROBLEM: digest {key}: stored bytes missing")),
+        "{stdout}"
+    );
+
+    // Nothing to validate is not a pass.
+    let output = trailpack(&[
+        "validate",
+        path_str(&trail.join("AWSLogs/o-abc123xyz0/111122223333/CloudTrail")),
+        "--public-keys",
+        path_str(&keys),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("no digest files"));
+
     // Two records swapped between files, with the part's checksum made to match.
     let copy = damaged("swapped");
     let (a, b) = swap_two_records(&copy);

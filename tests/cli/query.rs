@@ -367,7 +367,7 @@ fn malformed_filters_are_usage_errors() {
     }
 }
 
-fn walk(root: &Path) -> Vec<std::path::PathBuf> {
+pub(super) fn walk(root: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {

@@ -45,6 +45,10 @@ pub struct VerifyReport {
     pub files_ok: u64,
     /// Quarantined files whose kept bytes are present.
     pub quarantined_present: u64,
+    /// Digest files in the manifest.
+    pub digest_files: u64,
+    /// Stored digests present with the size and SHA-256 the manifest recorded.
+    pub digest_files_ok: u64,
     /// Problems, one line each.
     pub problems: Vec<String>,
     /// Things worth knowing that are not damage (orphan parts from a crash).
@@ -173,8 +177,9 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
         }
     }
     report.warnings = orphan_parts(root, &manifest);
+    let digests = check_stored_digests(root, &manifest, &mut report)?;
     if options.digests {
-        report.digests = Some(validate_digests(root, &manifest, options, &hashes)?);
+        report.digests = Some(validate_digests(digests, &manifest, options, &hashes)?);
     }
     Ok(report)
 }
@@ -233,8 +238,58 @@ fn orphan_parts(root: &Path, manifest: &Manifest) -> Vec<String> {
     warnings
 }
 
-fn validate_digests(
+/// Check every stored digest against its manifest entry (present, size, SHA-256
+/// of the uncompressed bytes) and return them for chain validation.
+fn check_stored_digests(
     root: &Path,
+    manifest: &Manifest,
+    report: &mut VerifyReport,
+) -> Result<Vec<DigestInput>, ArchiveError> {
+    let mut digests = Vec::new();
+    for entry in &manifest.digests {
+        report.digest_files += 1;
+        let problem = |what: &str| format!("digest {}: {what}", entry.key);
+        let path = root.join(&entry.stored_path);
+        let stored = match std::fs::read(&path) {
+            Ok(stored) => stored,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.problems.push(problem("stored bytes missing"));
+                continue;
+            }
+            Err(e) => return Err(ArchiveError::Io { path, source: e }),
+        };
+        if stored.len() as u64 != entry.size {
+            report.problems.push(problem(&format!(
+                "{} bytes stored, the manifest says {}",
+                stored.len(),
+                entry.size
+            )));
+            continue;
+        }
+        let bytes = if entry.key.ends_with(".gz") {
+            gunzip(&stored, DEFAULT_MAX_FILE_BYTES).ok()
+        } else {
+            Some(stored)
+        };
+        let actual = bytes.as_deref().map(|b| hex(&sha256(b)));
+        if actual != entry.sha256 {
+            report
+                .problems
+                .push(problem("SHA-256 does not match the manifest"));
+            continue;
+        }
+        report.digest_files_ok += 1;
+        digests.push(DigestInput {
+            key: entry.key.clone(),
+            bytes: bytes.unwrap_or_default(),
+            signature: entry.signature.clone(),
+        });
+    }
+    Ok(digests)
+}
+
+fn validate_digests(
+    digests: Vec<DigestInput>,
     manifest: &Manifest,
     options: &VerifyOptions,
     hashes: &HashMap<String, String>,
@@ -252,26 +307,6 @@ fn validate_digests(
             reason: e.to_string(),
         })?;
         keys.add(key);
-    }
-    let mut digests = Vec::new();
-    for entry in &manifest.digests {
-        let path = root.join(&entry.stored_path);
-        let stored = match std::fs::read(&path) {
-            Ok(stored) => stored,
-            // A missing stored digest shows as "not found" in the chain it belongs to.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(ArchiveError::Io { path, source: e }),
-        };
-        let bytes = if entry.key.ends_with(".gz") {
-            gunzip(&stored, DEFAULT_MAX_FILE_BYTES).unwrap_or(stored)
-        } else {
-            stored
-        };
-        digests.push(DigestInput {
-            key: entry.key.clone(),
-            bytes,
-            signature: entry.signature.clone(),
-        });
     }
     Ok(trailpack_digest::validate(
         digests,

@@ -39,6 +39,8 @@ pub const DEFAULT_WAVE_BYTES: u64 = 32 << 20;
 /// How old an uncommitted part or temporary file must be before a writer removes
 /// it as the leftover of a crash.
 pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Digest files read at once while storing them.
+const DIGEST_WAVE: usize = 1024;
 /// Columns with bloom filters: the usual needle lookups of an investigation.
 pub const BLOOM_FILTER_COLUMNS: [&str; 4] = [
     "eventid",
@@ -557,9 +559,38 @@ impl Writer<'_> {
         integrity: &IntegrityInputs,
         manifest: &Manifest,
     ) -> Result<(), ArchiveError> {
-        let read: Vec<_> = digests.par_iter().map(SourceFile::read).collect();
         let mut entries = Vec::new();
-        for (file, stored) in digests.iter().zip(read) {
+        // Waves bound memory: a first run over an organisation trail has many.
+        for wave in digests.chunks(DIGEST_WAVE) {
+            let read: Vec<_> = wave.par_iter().map(SourceFile::read).collect();
+            self.store_digest_wave(wave, read, integrity, &mut entries)?;
+        }
+        let stored: HashSet<&str> = manifest
+            .public_keys
+            .iter()
+            .map(|k| k.fingerprint.as_str())
+            .collect();
+        let keys: Vec<StoredPublicKey> = integrity
+            .public_keys
+            .iter()
+            .filter(|k| !stored.contains(k.fingerprint.as_str()))
+            .cloned()
+            .collect();
+        if entries.is_empty() && keys.is_empty() {
+            return Ok(());
+        }
+        self.report.digests_archived += entries.len() as u64;
+        self.write_commit(Vec::new(), Vec::new(), entries, keys)
+    }
+
+    fn store_digest_wave(
+        &mut self,
+        wave: &[SourceFile],
+        read: Vec<std::io::Result<Vec<u8>>>,
+        integrity: &IntegrityInputs,
+        entries: &mut Vec<DigestEntry>,
+    ) -> Result<(), ArchiveError> {
+        for (file, stored) in wave.iter().zip(read) {
             self.progress.advance(1, file.size, 0);
             let stored = match stored {
                 Ok(stored) => stored,
@@ -589,22 +620,7 @@ impl Writer<'_> {
                 stored_path,
             });
         }
-        let stored: HashSet<&str> = manifest
-            .public_keys
-            .iter()
-            .map(|k| k.fingerprint.as_str())
-            .collect();
-        let keys: Vec<StoredPublicKey> = integrity
-            .public_keys
-            .iter()
-            .filter(|k| !stored.contains(k.fingerprint.as_str()))
-            .cloned()
-            .collect();
-        if entries.is_empty() && keys.is_empty() {
-            return Ok(());
-        }
-        self.report.digests_archived += entries.len() as u64;
-        self.write_commit(Vec::new(), Vec::new(), entries, keys)
+        Ok(())
     }
 
     /// Sort the buffered records by event time, build and prove row groups, write

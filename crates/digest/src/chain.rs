@@ -234,12 +234,16 @@ pub fn validate(
             let link = links.remove(&key);
             let reported = in_range(&name.end);
             let (verdict, parsed) = check_digest(input, &key, link.as_ref(), keys);
-            let bucket = parsed.as_ref().map(|d| d.digest_s3_bucket.clone());
+            // Where CloudTrail delivered it, prefix included, when the digest says.
+            let shown = match &parsed {
+                Some(d) => location(Some(&d.digest_s3_bucket), &d.digest_s3_object),
+                None => location(None, &input.key),
+            };
             if reported {
                 chain.digests += 1;
                 report.results.push(FileResult {
                     kind: FileKind::Digest,
-                    location: location(bucket.as_deref(), &input.key),
+                    location: shown,
                     key: key.clone(),
                     verdict: verdict.clone(),
                 });

@@ -182,10 +182,14 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The part of an S3 key from `AWSLogs/` on, which is how trailpack keys files
 /// whatever prefix the trail delivers under.
 pub fn key_from_awslogs(s3_object: &str) -> &str {
-    match s3_object.find("AWSLogs/") {
-        Some(at) if at == 0 || s3_object.as_bytes()[at - 1] == b'/' => &s3_object[at..],
-        _ => s3_object,
+    // The last `AWSLogs` component, as local listing keys files.
+    if let Some(at) = s3_object.rfind("/AWSLogs/") {
+        return &s3_object[at + 1..];
     }
+    if s3_object.starts_with("AWSLogs/") {
+        return s3_object;
+    }
+    s3_object
 }
 
 #[cfg(test)]
@@ -203,6 +207,7 @@ mod tests {
             "AWSLogs/1/x.json.gz"
         );
         assert_eq!(key_from_awslogs("myAWSLogs/1/x"), "myAWSLogs/1/x");
+        assert_eq!(key_from_awslogs("AWSLogs/old/AWSLogs/1/x"), "AWSLogs/1/x");
     }
 
     #[test]
