@@ -44,15 +44,22 @@ pub fn run(args: QueryArgs) -> anyhow::Result<u8> {
         read_only: args.read_only,
         user_agents: args.user_agent,
     };
-    let (matches, explain) = trailpack_archive::query(&args.archive, &filter, args.limit)?;
-    if args.explain {
-        print_explain(&explain);
-    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.count {
-        writeln!(out, "{}", matches.len())?;
+        // Counting needs the filter columns only, not the records.
+        let (count, explain) = trailpack_archive::count(&args.archive, &filter)?;
+        if args.explain {
+            print_explain(&explain);
+        }
+        let count = args.limit.map_or(count, |limit| count.min(limit as u64));
+        writeln!(out, "{count}")?;
+        out.flush()?;
         return Ok(0);
+    }
+    let (matches, explain) = trailpack_archive::query(&args.archive, &filter, args.limit)?;
+    if args.explain {
+        print_explain(&explain);
     }
     match args.format {
         QueryFormat::Jsonl => {

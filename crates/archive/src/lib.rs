@@ -39,7 +39,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use query::{Explain, QueryFilter, QueryMatch, query};
+pub use query::{Explain, QueryFilter, QueryMatch, count, query};
 pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 pub use write::{

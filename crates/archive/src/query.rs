@@ -19,12 +19,13 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use parquet::file::statistics::Statistics;
+use rayon::prelude::*;
 use serde::Serialize;
 use trailpack_schema::Rebuilder;
 use trailpack_schema::fields::{RECORD_INDEX, SOURCE_KEY};
 
 use crate::ArchiveError;
-use crate::manifest::{Manifest, PartEntry};
+use crate::manifest::{PartEntry, load_parts};
 
 /// Rows read per batch.
 const BATCH_ROWS: usize = 8192;
@@ -109,6 +110,21 @@ pub struct Explain {
     pub archive_bytes: u64,
 }
 
+impl Explain {
+    /// Add the counts of one part's scan.
+    fn add(&mut self, other: &Explain) {
+        self.row_groups += other.row_groups;
+        self.row_groups_pruned_by_statistics += other.row_groups_pruned_by_statistics;
+        self.row_groups_pruned_by_bloom_filter += other.row_groups_pruned_by_bloom_filter;
+        self.row_groups_scanned += other.row_groups_scanned;
+        self.rows_scanned += other.rows_scanned;
+        self.rows_matched += other.rows_matched;
+        self.pages_read += other.pages_read;
+        self.pages_skipped += other.pages_skipped;
+        self.bytes_read += other.bytes_read;
+    }
+}
+
 /// A predicate on one column, with what statistics and bloom filters can prune.
 struct Predicate {
     column: &'static str,
@@ -180,26 +196,7 @@ pub fn query(
     filter: &QueryFilter,
     limit: Option<usize>,
 ) -> Result<(Vec<QueryMatch>, Explain), ArchiveError> {
-    let manifest = Manifest::load(root)?;
-    let mut explain = Explain::default();
-    let predicates = filter.predicates();
-    let mut matches = Vec::new();
-    for part in &manifest.parts {
-        explain.parts += 1;
-        explain.archive_bytes += part.bytes;
-        let by_partition = (!filter.accounts.is_empty()
-            && !filter.accounts.contains(&part.account))
-            || (!filter.regions.is_empty() && !filter.regions.contains(&part.region));
-        if by_partition {
-            explain.parts_pruned_by_partition += 1;
-            continue;
-        }
-        if !time_overlaps(part, filter) {
-            explain.parts_pruned_by_time += 1;
-            continue;
-        }
-        scan_part(root, part, filter, &predicates, &mut explain, &mut matches)?;
-    }
+    let (mut matches, explain) = run(root, filter, true)?;
     matches.sort_by(|a, b| {
         (a.event_time, &a.source_key, a.record_index).cmp(&(
             b.event_time,
@@ -209,6 +206,63 @@ pub fn query(
     });
     if let Some(limit) = limit {
         matches.truncate(limit);
+    }
+    Ok((matches, explain))
+}
+
+/// Count the events `filter` matches, reading only the filter columns.
+pub fn count(root: &Path, filter: &QueryFilter) -> Result<(u64, Explain), ArchiveError> {
+    let (_, explain) = run(root, filter, false)?;
+    Ok((explain.rows_matched, explain))
+}
+
+/// Prune and match; with `fetch`, also read and rebuild the matching rows.
+fn run(
+    root: &Path,
+    filter: &QueryFilter,
+    fetch: bool,
+) -> Result<(Vec<QueryMatch>, Explain), ArchiveError> {
+    let parts = load_parts(root)?;
+    let mut explain = Explain::default();
+    let predicates = filter.predicates();
+    let mut to_scan = Vec::new();
+    for part in &parts {
+        explain.parts += 1;
+        explain.archive_bytes += part.bytes;
+        let by_partition = (!filter.accounts.is_empty()
+            && !filter.accounts.contains(&part.account))
+            || (!filter.regions.is_empty() && !filter.regions.contains(&part.region));
+        if by_partition {
+            explain.parts_pruned_by_partition += 1;
+        } else if !time_overlaps(part, filter) {
+            explain.parts_pruned_by_time += 1;
+        } else {
+            to_scan.push(part);
+        }
+    }
+    // Parts are independent: scan them on every core.
+    let scanned: Vec<Result<(Vec<QueryMatch>, Explain), ArchiveError>> = to_scan
+        .par_iter()
+        .map(|part| {
+            let mut part_explain = Explain::default();
+            let mut part_matches = Vec::new();
+            scan_part(
+                root,
+                part,
+                filter,
+                &predicates,
+                fetch,
+                &mut part_explain,
+                &mut part_matches,
+            )?;
+            Ok((part_matches, part_explain))
+        })
+        .collect();
+    let mut matches = Vec::new();
+    for result in scanned {
+        let (part_matches, part_explain) = result?;
+        matches.extend(part_matches);
+        explain.add(&part_explain);
     }
     Ok((matches, explain))
 }
@@ -226,6 +280,7 @@ fn scan_part(
     part: &PartEntry,
     filter: &QueryFilter,
     predicates: &[Predicate],
+    fetch: bool,
     explain: &mut Explain,
     matches: &mut Vec<QueryMatch>,
 ) -> Result<(), ArchiveError> {
@@ -240,8 +295,15 @@ fn scan_part(
             source: e,
         })
     };
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options.clone())
+    // Pruning and matching need the footer only; the page index is loaded for the
+    // final read of matching rows, where it lets unmatched pages be skipped.
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
+    let file = open()?;
+    explain.bytes_read += footer_length(&file).map_err(|e| ArchiveError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options.clone())
         .map_err(parquet_error)?;
     let metadata = builder.metadata().clone();
     let schema = builder.parquet_schema().clone();
@@ -251,7 +313,6 @@ fn scan_part(
             .iter()
             .position(|c| c.path().string() == name)
     };
-    explain.bytes_read += footer_bytes(&metadata, part.bytes);
 
     // Row groups: statistics, then bloom filters.
     let time_leaf = leaf("eventtime");
@@ -346,17 +407,25 @@ fn scan_part(
         let mask = &keep[offset..offset + rows];
         offset += rows;
         if mask.iter().any(|&k| k) {
-            selected_groups.push(rg);
             explain.rows_matched += mask.iter().filter(|&&k| k).count() as u64;
-            count_pages(&metadata, rg, mask, explain);
-            masks.push(BooleanArray::from(mask.to_vec()));
+            if fetch {
+                selected_groups.push(rg);
+                masks.push(BooleanArray::from(mask.to_vec()));
+            }
         }
     }
     if selected_groups.is_empty() {
         return Ok(());
     }
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options)
-        .map_err(parquet_error)?
+    let options = options.with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options)
+        .map_err(parquet_error)?;
+    explain.bytes_read += page_index_length(builder.metadata());
+    for (rg, mask) in selected_groups.iter().zip(&masks) {
+        let mask: Vec<bool> = (0..mask.len()).map(|i| mask.value(i)).collect();
+        count_pages(builder.metadata(), *rg, &mask, explain);
+    }
+    let reader = builder
         .with_row_groups(selected_groups)
         .with_row_selection(RowSelection::from_filters(&masks))
         .with_batch_size(BATCH_ROWS)
@@ -369,19 +438,30 @@ fn scan_part(
     Ok(())
 }
 
-/// The footer and page index, which every opened part costs.
-fn footer_bytes(metadata: &ParquetMetaData, part_bytes: u64) -> u64 {
-    let data_end = metadata
+/// The bytes of a part's footer (metadata, its length and the magic), which every
+/// opened part costs: the last 8 bytes give the metadata's length.
+fn footer_length(file: &File) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file;
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8))?;
+    file.read_exact(&mut tail)?;
+    file.seek(SeekFrom::Start(0))?;
+    let metadata = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    Ok(u64::from(metadata) + 8)
+}
+
+/// The bytes of a part's page index (column and offset indexes of every chunk).
+fn page_index_length(metadata: &ParquetMetaData) -> u64 {
+    metadata
         .row_groups()
         .iter()
         .flat_map(|rg| rg.columns())
         .map(|c| {
-            let (start, length) = c.byte_range();
-            start + length
+            let length = |range: Option<std::ops::Range<u64>>| range.map_or(0, |r| r.end - r.start);
+            length(c.column_index_range()) + length(c.offset_index_range())
         })
-        .max()
-        .unwrap_or(0);
-    part_bytes.saturating_sub(data_end)
+        .sum()
 }
 
 /// Count the pages of every column that hold at least one selected row (read) and

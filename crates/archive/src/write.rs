@@ -39,6 +39,9 @@ pub const DEFAULT_WAVE_BYTES: u64 = 32 << 20;
 /// How old an uncommitted part or temporary file must be before a writer removes
 /// it as the leftover of a crash.
 pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Rows per data page at most: small enough that a selective query reads a few
+/// pages of a row group through the page index, not whole column chunks.
+const DATA_PAGE_ROWS: usize = 4096;
 /// Digest files read at once while storing them.
 const DIGEST_WAVE: usize = 1024;
 /// Columns with bloom filters: the usual needle lookups of an investigation.
@@ -111,6 +114,7 @@ impl WriteOptions {
             .set_compression(Compression::ZSTD(level))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
+            .set_data_page_row_count_limit(DATA_PAGE_ROWS)
             .set_created_by(format!("trailpack {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "trailpack.schema.version".to_string(),
