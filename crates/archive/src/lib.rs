@@ -53,12 +53,12 @@ pub use write::{
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path involved.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A commit file is unreadable or invalid.
     #[error("{path}: invalid commit: {reason}")]
@@ -69,20 +69,20 @@ pub enum ArchiveError {
         reason: String,
     },
     /// Writing or reading a part failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Parquet {
         /// The part.
         path: PathBuf,
         /// The underlying error.
-        source: parquet::errors::ParquetError,
+        error: parquet::errors::ParquetError,
     },
     /// Normalising or rebuilding records failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Schema {
         /// Where it happened.
         context: String,
         /// The underlying error.
-        source: trailpack_schema::SchemaError,
+        error: trailpack_schema::SchemaError,
     },
     /// Archived content does not match what the manifest promises.
     #[error("{key}: {reason}")]
@@ -101,7 +101,7 @@ impl ArchiveError {
     fn io(path: &Path, source: std::io::Error) -> Self {
         ArchiveError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 }

@@ -287,12 +287,12 @@ fn scan_part(
     let path = root.join(&part.path);
     let parquet_error = |source| ArchiveError::Parquet {
         path: path.clone(),
-        source,
+        error: source,
     };
     let open = || {
         File::open(&path).map_err(|e| ArchiveError::Io {
             path: path.clone(),
-            source: e,
+            error: e,
         })
     };
     // Pruning and matching need the footer only; the page index is loaded for the
@@ -301,7 +301,7 @@ fn scan_part(
     let file = open()?;
     explain.bytes_read += footer_length(&file).map_err(|e| ArchiveError::Io {
         path: path.clone(),
-        source: e,
+        error: e,
     })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options.clone())
         .map_err(parquet_error)?;
@@ -612,11 +612,11 @@ fn collect_matches(
 ) -> Result<(), ArchiveError> {
     let schema_error = |source| ArchiveError::Schema {
         context: path.display().to_string(),
-        source,
+        error: source,
     };
     let missing = |name: &str| ArchiveError::Schema {
         context: path.display().to_string(),
-        source: trailpack_schema::SchemaError::Column {
+        error: trailpack_schema::SchemaError::Column {
             column: name.to_string(),
             reason: "missing or of an unexpected type",
         },

@@ -132,7 +132,7 @@ pub(crate) fn records_from<'k, R: ChunkReader + 'static>(
     let path = path.to_path_buf();
     let parquet_error = |source| ArchiveError::Parquet {
         path: path.clone(),
-        source,
+        error: source,
     };
     let mut wanted: RecordsByKey = keys.map(|k| (k.to_string(), Vec::new())).collect();
     let reader = ParquetRecordBatchReaderBuilder::try_new(part)
@@ -142,16 +142,16 @@ pub(crate) fn records_from<'k, R: ChunkReader + 'static>(
         .map_err(parquet_error)?;
     let schema_error = |source| ArchiveError::Schema {
         context: path.display().to_string(),
-        source,
+        error: source,
     };
     for batch in reader {
         let batch = batch.map_err(|e| ArchiveError::Parquet {
             path: path.clone(),
-            source: e.into(),
+            error: e.into(),
         })?;
         let missing = |name: &str| ArchiveError::Schema {
             context: path.display().to_string(),
-            source: trailpack_schema::SchemaError::Column {
+            error: trailpack_schema::SchemaError::Column {
                 column: name.to_string(),
                 reason: "missing or of an unexpected type",
             },

@@ -256,7 +256,7 @@ fn check_stored_digests(
                 report.problems.push(problem("stored bytes missing"));
                 continue;
             }
-            Err(e) => return Err(ArchiveError::Io { path, source: e }),
+            Err(e) => return Err(ArchiveError::Io { path, error: e }),
         };
         if stored.len() as u64 != entry.size {
             report.problems.push(problem(&format!(

@@ -662,7 +662,7 @@ impl Writer<'_> {
         };
         let parquet_error = |e| ArchiveError::Parquet {
             path: final_path.clone(),
-            source: e,
+            error: e,
         };
         let mut writer = ArrowWriter::try_new(sink, schema(), Some((*self.properties).clone()))
             .map_err(parquet_error)?;
@@ -764,7 +764,7 @@ fn build_row_group(
             .append(bytes, &pending.source.key, record)
             .map_err(|source| ArchiveError::Schema {
                 context: format!("{} record {record}", pending.source.key),
-                source,
+                error: source,
             })?;
         originals.push(bytes);
     }
@@ -774,7 +774,7 @@ fn build_row_group(
             .finish_verified(&originals)
             .map_err(|source| ArchiveError::Schema {
                 context: "building a row group".into(),
-                source,
+                error: source,
             })?;
     Ok(RowGroup {
         batch,

@@ -260,12 +260,12 @@ pub struct Skipped {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The source path does not exist or cannot be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path that failed.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -309,15 +309,21 @@ fn key_of(root: &Path, path: &Path) -> String {
 pub fn list(root: &Path) -> Result<Listing, SourceError> {
     let io_error = |path: &Path, source| SourceError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     };
-    // A canonical root has no `..` or `.` components, so no key can climb out of
-    // the tree it names.
+    // Keys come from the canonical path, which has no `..` or `.` components, so no
+    // key can climb out of the tree; paths are shown as the user gave the root.
+    let given = root;
     let root = &std::fs::canonicalize(root).map_err(|e| io_error(root, e))?;
+    let shown = |path: &Path| match path.strip_prefix(root) {
+        Ok(relative) if relative.as_os_str().is_empty() => given.to_path_buf(),
+        Ok(relative) => given.join(relative),
+        Err(_) => path.to_path_buf(),
+    };
     let mut listing = Listing::default();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
+            let path = shown(e.path().unwrap_or(root));
             let source = e
                 .into_io_error()
                 .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
@@ -325,7 +331,7 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
         })?;
         if entry.file_type().is_symlink() {
             listing.skipped.push(Skipped {
-                path: entry.path().to_path_buf(),
+                path: shown(entry.path()),
                 reason: "symbolic link (not followed)".into(),
             });
             continue;
@@ -336,12 +342,12 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy();
         if name == SIGNATURES_FILE {
-            listing.signatures.push(path.to_path_buf());
+            listing.signatures.push(shown(path));
             continue;
         }
         let Some(parsed) = parse_file_name(&name) else {
             listing.skipped.push(Skipped {
-                path: path.to_path_buf(),
+                path: shown(path),
                 reason: "not a CloudTrail file name".into(),
             });
             continue;
@@ -351,7 +357,7 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
             .map_err(|e| io_error(path, e.into()))?
             .len();
         listing.files.push(SourceFile {
-            path: path.to_path_buf(),
+            path: shown(path),
             key: key_of(root, path),
             size,
             name: parsed,
