@@ -295,6 +295,24 @@ fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("no digest files"));
 
+    // A parts summary that disagrees with its commit.
+    let copy = damaged("summary");
+    let summary = std::fs::read_dir(copy.join("_trailpack/commits"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy().ends_with(".parts.json")
+                && std::fs::read_to_string(p).unwrap().contains("crc32")
+        })
+        .unwrap();
+    let edited = std::fs::read_to_string(&summary)
+        .unwrap()
+        .replacen("\"rows\":", "\"rows\":1", 1);
+    std::fs::write(&summary, edited).unwrap();
+    let output = trailpack(&["verify", path_str(&copy)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains("does not match its commit's parts"));
+
     // Two records swapped between files, with the part's checksum made to match.
     let copy = damaged("swapped");
     let (a, b) = swap_two_records(&copy);
@@ -347,7 +365,10 @@ fn commit_paths(root: &Path) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("_trailpack/commits"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(".json") && !name.ends_with(".parts.json")
+        })
         .collect();
     paths.sort();
     paths
@@ -447,6 +468,11 @@ fn swap_two_records(root: &Path) -> (String, String) {
         }
     }
     std::fs::write(&commit_path, serde_json::to_vec_pretty(&commit).unwrap()).unwrap();
+    // A thorough forger updates the commit's parts summary too.
+    let summary = commit_path.with_extension("parts.json");
+    let forged =
+        serde_json::json!({"format": "trailpack.parts", "version": 1, "parts": commit["parts"]});
+    std::fs::write(summary, serde_json::to_vec(&forged).unwrap()).unwrap();
     (keys.value(first).to_string(), keys.value(other).to_string())
 }
 

@@ -302,7 +302,8 @@ fn commit_paths(root: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
         Ok(entries) => {
             for entry in entries {
                 let entry = entry.map_err(|e| ArchiveError::io(&dir, e))?;
-                if entry.file_name().to_string_lossy().ends_with(".json") {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".json") && !name.ends_with(PARTS_SUFFIX) {
                     paths.push(entry.path());
                 }
             }
@@ -314,36 +315,75 @@ fn commit_paths(root: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
     Ok(paths)
 }
 
-/// Only the parts of every commit, in commit order: what a query needs. Skipping
-/// the per-file entries makes this several times cheaper than [`Manifest::load`] on
-/// archives of many files.
-pub fn load_parts(root: &Path) -> Result<Vec<PartEntry>, ArchiveError> {
-    #[derive(Deserialize)]
-    struct PartsOnly {
-        format: String,
-        version: u32,
-        #[serde(default)]
-        parts: Vec<PartEntry>,
+/// The suffix of a commit's parts summary, `<commit id>.parts.json`: the commit's
+/// `parts` alone, written just before the commit, so that queries need not parse
+/// every file entry of every commit.
+pub const PARTS_SUFFIX: &str = ".parts.json";
+
+#[derive(Serialize, Deserialize)]
+struct PartsOnly {
+    format: String,
+    version: u32,
+    #[serde(default)]
+    parts: Vec<PartEntry>,
+}
+
+/// The parts of one commit: from its summary when there is one, else from the commit.
+fn commit_parts(path: &Path) -> Result<Vec<PartEntry>, ArchiveError> {
+    let summary = path.with_extension("").with_extension(&PARTS_SUFFIX[1..]);
+    let from = if summary.is_file() { &summary } else { path };
+    let text = std::fs::read(from).map_err(|e| ArchiveError::io(from, e))?;
+    let invalid = |reason: String| ArchiveError::Manifest {
+        path: from.to_path_buf(),
+        reason,
+    };
+    let commit: PartsOnly = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
+    if commit.version != COMMIT_VERSION
+        || (commit.format != COMMIT_FORMAT && commit.format != PARTS_FORMAT)
+    {
+        return Err(invalid(format!(
+            "format {:?} version {} is not supported",
+            commit.format, commit.version
+        )));
     }
+    Ok(commit.parts)
+}
+
+/// The `format` value of a parts summary.
+pub const PARTS_FORMAT: &str = "trailpack.parts";
+
+/// Only the parts of every commit, in commit order: what a query needs, read from
+/// the parts summaries.
+pub fn load_parts(root: &Path) -> Result<Vec<PartEntry>, ArchiveError> {
     use rayon::prelude::*;
     let commits: Vec<Vec<PartEntry>> = commit_paths(root)?
         .par_iter()
-        .map(|path| {
-            let text = std::fs::read(path).map_err(|e| ArchiveError::io(path, e))?;
-            let invalid = |reason: String| ArchiveError::Manifest {
-                path: path.clone(),
-                reason,
-            };
-            let commit: PartsOnly =
-                serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
-            if commit.format != COMMIT_FORMAT || commit.version != COMMIT_VERSION {
-                // The full parser words the reason.
-                return Err(invalid(parse_commit(&text).err().unwrap_or_default()));
-            }
-            Ok(commit.parts)
-        })
+        .map(|path| commit_parts(path))
         .collect::<Result<_, _>>()?;
     Ok(commits.into_iter().flatten().collect())
+}
+
+/// Commits whose parts summary disagrees with the commit itself, one line each.
+pub fn check_parts_summaries(root: &Path) -> Result<Vec<String>, ArchiveError> {
+    let mut problems = Vec::new();
+    for path in commit_paths(root)? {
+        let summary = path.with_extension("").with_extension(&PARTS_SUFFIX[1..]);
+        if !summary.is_file() {
+            continue;
+        }
+        let text = std::fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
+        let commit = parse_commit(&text).map_err(|reason| ArchiveError::Manifest {
+            path: path.clone(),
+            reason,
+        })?;
+        if commit_parts(&path)? != commit.parts {
+            problems.push(format!(
+                "{}: does not match its commit's parts",
+                summary.display()
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// Parse and check one commit file's bytes.
@@ -391,10 +431,24 @@ pub fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
 /// Write a commit file; the commit takes effect when its rename lands.
 pub fn write_commit(root: &Path, commit: &Commit) -> Result<PathBuf, ArchiveError> {
     let path = root.join(COMMITS_DIR).join(format!("{}.json", commit.id));
-    let bytes = serde_json::to_vec_pretty(commit).map_err(|e| ArchiveError::Manifest {
+    let invalid = |e: serde_json::Error| ArchiveError::Manifest {
         path: path.clone(),
         reason: e.to_string(),
-    })?;
+    };
+    // The summary lands first: without its commit it is never read.
+    let summary = PartsOnly {
+        format: PARTS_FORMAT.into(),
+        version: COMMIT_VERSION,
+        parts: commit.parts.clone(),
+    };
+    let summary_path = root
+        .join(COMMITS_DIR)
+        .join(format!("{}{PARTS_SUFFIX}", commit.id));
+    write_atomic(
+        &summary_path,
+        &serde_json::to_vec(&summary).map_err(invalid)?,
+    )?;
+    let bytes = serde_json::to_vec_pretty(commit).map_err(invalid)?;
     write_atomic(&path, &bytes)?;
     Ok(path)
 }

@@ -15,7 +15,7 @@ use arrow_array::types::{TimestampMicrosecondType, UInt32Type};
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use parquet::file::statistics::Statistics;
@@ -303,8 +303,9 @@ fn scan_part(
         path: path.clone(),
         error: e,
     })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options.clone())
-        .map_err(parquet_error)?;
+    // Parse the footer once; both reads below reuse it.
+    let reader_metadata = ArrowReaderMetadata::load(&file, options).map_err(parquet_error)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_metadata.clone());
     let metadata = builder.metadata().clone();
     let schema = builder.parquet_schema().clone();
     let leaf = |name: &str| {
@@ -366,7 +367,9 @@ fn scan_part(
 
     // Phase 1: the filter columns of the candidate row groups.
     let mut filter_leaves: Vec<usize> = predicates.iter().filter_map(|p| leaf(p.column)).collect();
-    filter_leaves.extend(time_leaf);
+    if filter.from_us.is_some() || filter.until_us.is_some() {
+        filter_leaves.extend(time_leaf);
+    }
     for name in ["errorcode", "errormessage"] {
         if filter.errors_only {
             filter_leaves.extend(leaf(name));
@@ -382,8 +385,7 @@ fn scan_part(
             .sum::<u64>();
     }
     explain.row_groups_scanned += candidates.len() as u64;
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options.clone())
-        .map_err(parquet_error)?
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, reader_metadata)
         .with_projection(ProjectionMask::leaves(
             &schema,
             filter_leaves.iter().copied(),
@@ -417,7 +419,7 @@ fn scan_part(
     if selected_groups.is_empty() {
         return Ok(());
     }
-    let options = options.with_page_index_policy(PageIndexPolicy::Optional);
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options)
         .map_err(parquet_error)?;
     explain.bytes_read += page_index_length(builder.metadata());

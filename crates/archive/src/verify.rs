@@ -177,6 +177,9 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
         }
     }
     report.warnings = orphan_parts(root, &manifest);
+    report
+        .problems
+        .extend(crate::manifest::check_parts_summaries(root)?);
     let digests = check_stored_digests(root, &manifest, &mut report)?;
     if options.digests {
         report.digests = Some(validate_digests(digests, &manifest, options, &hashes)?);
