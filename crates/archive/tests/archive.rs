@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::FileReader;
-use trailpack_archive::manifest::{COMMITS_DIR, Manifest};
+use trailpack_archive::manifest::{COMMITS_DIR, Manifest, PARTS_SUFFIX, load_parts};
 use trailpack_archive::{
     FileFilter, IntegrityInputs, NoProgress, ORPHAN_GRACE, WriteOptions, archive, restore,
 };
@@ -166,12 +166,16 @@ fn a_crash_between_part_and_commit_loses_and_duplicates_nothing() {
 
     // Undo the second commit: its part stays on disk, as after a crash just
     // before the commit landed. A stray temporary file is there too.
+    // (Its parts summary stays, as it would: summaries land before their commit.)
     let mut commits: Vec<_> = std::fs::read_dir(archive_dir.join(COMMITS_DIR))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().ends_with(PARTS_SUFFIX))
         .collect();
     commits.sort();
     std::fs::remove_file(commits.last().unwrap()).unwrap();
+    // A query reads the parts of committed commits only.
+    assert_eq!(load_parts(&archive_dir).unwrap().len(), 1);
     let partition = archive_dir.join(format!(
         "account={ACCOUNT}/region=us-east-1/year=2021/month=01"
     ));
