@@ -144,16 +144,7 @@ fn print_validation(report: &ValidationReport) -> std::io::Result<()> {
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
-    if !args
-        .archive
-        .join(trailpack_archive::manifest::COMMITS_DIR)
-        .is_dir()
-    {
-        anyhow::bail!(
-            "{}: not a trailpack archive (no commits)",
-            args.archive.display()
-        );
-    }
+    crate::require_archive(&args.archive)?;
     let options = trailpack_archive::VerifyOptions {
         deep: args.deep,
         digests: args.digests,

@@ -127,6 +127,14 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     ))
 }
 
+/// Fail with a clear message unless `path` holds a trailpack archive.
+fn require_archive(path: &Path) -> anyhow::Result<()> {
+    if !path.join(trailpack_archive::manifest::COMMITS_DIR).is_dir() {
+        anyhow::bail!("{}: not a trailpack archive (no commits)", path.display());
+    }
+    Ok(())
+}
+
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
@@ -198,16 +206,7 @@ fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
 
 fn stats(args: StatsArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
-    if !args
-        .archive
-        .join(trailpack_archive::manifest::COMMITS_DIR)
-        .is_dir()
-    {
-        anyhow::bail!(
-            "{}: not a trailpack archive (no commits)",
-            args.archive.display()
-        );
-    }
+    require_archive(&args.archive)?;
     let stats = trailpack_archive::stats(&args.archive)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;

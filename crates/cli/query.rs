@@ -14,16 +14,7 @@ fn micros(time: Option<UtcTime>) -> Option<i64> {
 }
 
 pub fn run(args: QueryArgs) -> anyhow::Result<u8> {
-    if !args
-        .archive
-        .join(trailpack_archive::manifest::COMMITS_DIR)
-        .is_dir()
-    {
-        anyhow::bail!(
-            "{}: not a trailpack archive (no commits)",
-            args.archive.display()
-        );
-    }
+    crate::require_archive(&args.archive)?;
     if let Some(unknown) = args.columns.iter().find(|c| !is_column(c)) {
         // A usage error, like clap's own: exit 2.
         anyhow::bail!("--columns: unknown column {unknown:?} (see `trailpack schema`)");

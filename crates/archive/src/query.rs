@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMicrosecondType, UInt32Type};
+use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
@@ -22,10 +22,10 @@ use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
 use serde::Serialize;
 use trailpack_schema::Rebuilder;
-use trailpack_schema::fields::{RECORD_INDEX, SOURCE_KEY};
 
 use crate::ArchiveError;
 use crate::manifest::{PartEntry, load_parts};
+use crate::read::record_origin;
 
 /// Rows read per batch.
 const BATCH_ROWS: usize = 8192;
@@ -616,31 +616,15 @@ fn collect_matches(
         context: path.display().to_string(),
         error: source,
     };
-    let missing = |name: &str| ArchiveError::Schema {
-        context: path.display().to_string(),
-        error: trailpack_schema::SchemaError::Column {
-            column: name.to_string(),
-            reason: "missing or of an unexpected type",
-        },
-    };
-    let keys = batch
-        .column_by_name(SOURCE_KEY)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| missing(SOURCE_KEY))?;
-    let indexes = batch
-        .column_by_name(RECORD_INDEX)
-        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
-        .ok_or_else(|| missing(RECORD_INDEX))?;
-    let times = batch
-        .column_by_name("eventtime")
-        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-        .ok_or_else(|| missing("eventtime"))?;
+    let (keys, indexes) = record_origin(batch, path)?;
+    let times =
+        column(batch, "eventtime").and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>());
     let mut rebuilder = Rebuilder::try_new(batch).map_err(schema_error)?;
     for row in 0..batch.num_rows() {
         let mut record = Vec::new();
         rebuilder.rebuild(row, &mut record).map_err(schema_error)?;
         matches.push(QueryMatch {
-            event_time: times.is_valid(row).then(|| times.value(row)),
+            event_time: times.filter(|t| t.is_valid(row)).map(|t| t.value(row)),
             source_key: keys.value(row).to_string(),
             record_index: indexes.value(row),
             record,

@@ -149,21 +149,7 @@ pub(crate) fn records_from<'k, R: ChunkReader + 'static>(
             path: path.clone(),
             error: e.into(),
         })?;
-        let missing = |name: &str| ArchiveError::Schema {
-            context: path.display().to_string(),
-            error: trailpack_schema::SchemaError::Column {
-                column: name.to_string(),
-                reason: "missing or of an unexpected type",
-            },
-        };
-        let keys = batch
-            .column_by_name(SOURCE_KEY)
-            .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or_else(|| missing(SOURCE_KEY))?;
-        let indexes = batch
-            .column_by_name(RECORD_INDEX)
-            .and_then(|c| c.as_primitive_opt::<UInt32Type>())
-            .ok_or_else(|| missing(RECORD_INDEX))?;
+        let (keys, indexes) = record_origin(&batch, &path)?;
         let mut rebuilder = Rebuilder::try_new(&batch).map_err(schema_error)?;
         for row in 0..batch.num_rows() {
             if keys.is_null(row) {
@@ -178,6 +164,29 @@ pub(crate) fn records_from<'k, R: ChunkReader + 'static>(
         }
     }
     Ok(wanted)
+}
+
+/// A batch's `_source_key` and `_record_index` columns: where each row came from.
+pub(crate) fn record_origin<'b>(
+    batch: &'b arrow_array::RecordBatch,
+    path: &Path,
+) -> Result<(&'b arrow_array::StringArray, &'b arrow_array::UInt32Array), ArchiveError> {
+    let missing = |name: &str| ArchiveError::Schema {
+        context: path.display().to_string(),
+        error: trailpack_schema::SchemaError::Column {
+            column: name.to_string(),
+            reason: "missing or of an unexpected type",
+        },
+    };
+    let keys = batch
+        .column_by_name(SOURCE_KEY)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| missing(SOURCE_KEY))?;
+    let indexes = batch
+        .column_by_name(RECORD_INDEX)
+        .and_then(|c| c.as_primitive_opt::<UInt32Type>())
+        .ok_or_else(|| missing(RECORD_INDEX))?;
+    Ok((keys, indexes))
 }
 
 /// Assemble one archived file from its rebuilt records (any order) and check it
