@@ -13,9 +13,9 @@ seed() {
     if [ "$1" = decode_file ]; then cp "$f" "$dir/"; else gzip -dc "$f" > "$dir/$(basename "$f" .gz)"; fi
   done
 }
-for target in decode_file round_trip manifest; do
-  if [ "$target" = manifest ]; then
-    mkdir -p fuzz/corpus/manifest
+for target in decode_file round_trip manifest digest; do
+  if [ "$target" = manifest ] || [ "$target" = digest ]; then
+    mkdir -p "fuzz/corpus/$target"
   else
     seed "$target"
   fi

@@ -154,6 +154,16 @@ pub struct QueryArgs {
     pub explain: bool,
 }
 
+fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
+    match parsed {
+        Some((k, n)) if k < n => Ok((k, n)),
+        _ => Err(format!("{text:?} is not K/N with 0 <= K < N (e.g. 0/4)")),
+    }
+}
+
 fn parse_account(text: &str) -> Result<String, String> {
     if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
         Ok(text.to_string())
@@ -236,6 +246,10 @@ pub struct ArchiveArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Archive only shard K of N (K from 0 to N-1), split by partition, so that N
+    /// processes write into one archive side by side (array jobs).
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
     /// Write the run's reconciliation report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

@@ -69,6 +69,9 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     let mut options = WriteOptions::try_new(args.partition.into(), args.zstd_level)?;
     options.row_group_rows = args.row_group_rows;
     options.part_bytes = args.part_mib << 20;
+    if let Some((index, count)) = args.shard {
+        options.shard = Some(trailpack_archive::Shard::try_new(index, count)?);
+    }
     let filter = trailpack_source::Filter {
         accounts: args.account.clone(),
         regions: args.region.clone(),

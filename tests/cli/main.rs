@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod integrity;
 mod query;
+mod scale;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";

@@ -45,7 +45,7 @@ pub use verify::{VerifyOptions, VerifyReport, verify};
 pub use write::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
     DEFAULT_ZSTD_LEVEL, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning, QuarantinedFile,
-    RunReport, WriteOptions, archive,
+    RunReport, Shard, WriteOptions, archive,
 };
 
 /// Errors of archive operations. Input problems in source files are not errors:

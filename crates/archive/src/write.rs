@@ -79,6 +79,42 @@ pub struct WriteOptions {
     pub wave_bytes: u64,
     /// Limits for decoding.
     pub decode: DecodeOptions,
+    /// Only this shard's partitions (for array jobs); all when `None`.
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` disjoint shares of the work, by partition, so that `count`
+/// processes (a Kubernetes Indexed Job, an AWS Batch array job, a Slurm array) can
+/// archive into one archive side by side without writing the same partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: u32,
+    count: u32,
+}
+
+impl Shard {
+    /// Shard `index` of `count`, counting from 0 (as `JOB_COMPLETION_INDEX` and
+    /// `AWS_BATCH_JOB_ARRAY_INDEX` do).
+    pub fn try_new(index: u32, count: u32) -> Result<Shard, ArchiveError> {
+        if count == 0 || index >= count {
+            return Err(ArchiveError::Options(format!(
+                "shard {index}/{count}: the index must be from 0 to the count minus 1"
+            )));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether `partition` belongs to this shard. The hash (FNV-1a of the
+    /// partition's directory) is stable across machines and releases.
+    pub fn owns(&self, partition: &PartitionKey) -> bool {
+        let hash = partition
+            .dir()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        hash % u64::from(self.count) == u64::from(self.index)
+    }
 }
 
 impl Default for WriteOptions {
@@ -90,6 +126,7 @@ impl Default for WriteOptions {
             part_bytes: DEFAULT_PART_BYTES,
             wave_bytes: DEFAULT_WAVE_BYTES,
             decode: DecodeOptions::default(),
+            shard: None,
         }
     }
 }
@@ -193,6 +230,8 @@ pub struct RunReport {
     pub digest_files: u64,
     /// Digest files stored in this run (exact bytes, with signatures when known).
     pub digests_archived: u64,
+    /// Files left to other shards (`--shard`).
+    pub files_in_other_shards: u64,
     /// Files already in the archive from an earlier run.
     pub files_already_archived: u64,
     /// Files archived in this run.
@@ -316,6 +355,17 @@ pub fn archive(
         if !seen.insert(file.key.clone()) {
             continue;
         }
+        let name = &file.name;
+        let partition = PartitionKey::new(
+            &name.account,
+            &name.region,
+            name.delivery,
+            options.partitioning,
+        );
+        if options.shard.is_some_and(|shard| !shard.owns(&partition)) {
+            report.files_in_other_shards += 1;
+            continue;
+        }
         report.files_listed += 1;
         if file.name.kind == FileKind::Digest {
             report.digest_files += 1;
@@ -325,14 +375,7 @@ pub fn archive(
         } else if manifest.file(&file.key).is_some() {
             report.files_already_archived += 1;
         } else {
-            let name = &file.name;
-            let key = PartitionKey::new(
-                &name.account,
-                &name.region,
-                name.delivery,
-                options.partitioning,
-            );
-            partitions.entry(key).or_default().push(file);
+            partitions.entry(partition).or_default().push(file);
         }
     }
     let total_files = partitions.values().map(|f| f.len()).sum::<usize>() + digests.len();
