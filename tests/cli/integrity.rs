@@ -13,7 +13,7 @@ use rsa::signature::{SignatureEncoding, Signer};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::{generate, gunzip, gzip, path_str, text, trailpack};
+use super::{files_under, generate, gunzip, gzip, path_str, text, trailpack};
 
 const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/digest/tests/data");
 
@@ -30,22 +30,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// oldest first.
 fn digest_chains(root: &Path) -> BTreeMap<String, Vec<PathBuf>> {
     let mut chains: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if let Some((chain, _time)) = name
-                .contains("_CloudTrail-Digest_")
-                .then(|| name.rsplit_once('_'))
-                .flatten()
-            {
-                chains.entry(chain.to_string()).or_default().push(path);
-            }
+    for path in files_under(root) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some((chain, _time)) = name
+            .contains("_CloudTrail-Digest_")
+            .then(|| name.rsplit_once('_'))
+            .flatten()
+        {
+            chains.entry(chain.to_string()).or_default().push(path);
         }
     }
     for paths in chains.values_mut() {
@@ -270,7 +262,7 @@ fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
     // A stored digest deleted: plain verify names it.
     let copy = damaged("digest-gone");
     let digest_dir = copy.join("_trailpack/digests");
-    let newest = super::query::walk(&digest_dir).into_iter().max().unwrap();
+    let newest = files_under(&digest_dir).into_iter().max().unwrap();
     std::fs::remove_file(&newest).unwrap();
     let output = trailpack(&["verify", path_str(&copy)]);
     assert_eq!(output.status.code(), Some(1));
@@ -342,21 +334,13 @@ fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
 }
 
 fn find_log(root: &Path) -> PathBuf {
-    let mut stack = vec![root.to_path_buf()];
-    let mut found = Vec::new();
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.to_string_lossy().contains("/CloudTrail/")
-                && path.to_string_lossy().ends_with(".json.gz")
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
+    let mut found: Vec<PathBuf> = files_under(root)
+        .into_iter()
+        .filter(|p| {
+            let p = p.to_string_lossy();
+            p.contains("/CloudTrail/") && p.ends_with(".json.gz")
+        })
+        .collect();
     found.swap_remove(found.len() / 2)
 }
 

@@ -67,31 +67,41 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// Every log and Insights file under `root`: key (from AWSLogs/) -> uncompressed bytes.
 fn source_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
+    for path in files_under(root) {
+        let key = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let is_log = key.contains("/CloudTrail/") || key.contains("/CloudTrail-Insight/");
+        if !is_log || !(key.ends_with(".json") || key.ends_with(".json.gz")) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        if let Some(key) = key.strip_suffix(".gz") {
+            files.insert(key.to_string(), gunzip(&bytes));
+        } else {
+            files.insert(key, bytes);
+        }
+    }
+    files
+}
+
+/// Every file under `root`, sorted.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-                continue;
-            }
-            let key = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            let is_log = key.contains("/CloudTrail/") || key.contains("/CloudTrail-Insight/");
-            if !is_log || !(key.ends_with(".json") || key.ends_with(".json.gz")) {
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            if let Some(key) = key.strip_suffix(".gz") {
-                files.insert(key.to_string(), gunzip(&bytes));
             } else {
-                files.insert(key, bytes);
+                files.push(path);
             }
         }
     }
+    files.sort();
     files
 }
 

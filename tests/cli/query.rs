@@ -7,7 +7,7 @@ use serde_json::Value;
 use trailpack_decode::time::parse_event_time;
 use trailpack_decode::{DecodeOptions, decode_bytes};
 
-use super::{generate, path_str, source_files, text, trailpack};
+use super::{files_under, generate, path_str, source_files, text, trailpack};
 
 /// One source record: its exact text, parsed value, and where it came from.
 struct Source {
@@ -296,7 +296,7 @@ fn a_bloom_filter_false_positive_still_returns_nothing() {
     ]);
     assert_eq!(output.status.code(), Some(0));
     // Find an access key that no record has but some row group's bloom filter admits.
-    let parts: Vec<_> = walk(&archive)
+    let parts: Vec<_> = files_under(&archive)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .collect();
@@ -365,20 +365,4 @@ fn malformed_filters_are_usage_errors() {
         let stderr = text(&output.stderr);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
-}
-
-pub(super) fn walk(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
