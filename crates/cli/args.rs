@@ -154,6 +154,48 @@ pub struct QueryArgs {
     pub explain: bool,
 }
 
+/// How to reach S3 sources.
+#[derive(Debug, Args)]
+pub struct S3Args {
+    /// Endpoint of an S3-compatible store (default: AWS_ENDPOINT_URL, else AWS).
+    /// Credentials and region come from the standard AWS environment.
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 requests in flight at once.
+    #[arg(long, default_value_t = trailpack_source::DEFAULT_S3_CONCURRENCY, value_name = "N")]
+    pub s3_concurrency: usize,
+}
+
+impl S3Args {
+    pub fn options(&self) -> trailpack_source::S3Options {
+        trailpack_source::S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            concurrency: self.s3_concurrency,
+            ..trailpack_source::S3Options::default()
+        }
+    }
+}
+
+/// A duration such as `90d`, `36h`, `2w` or `45m`.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("{text:?} is not an age such as 90d, 36h, 2w or 45m");
+    let unit = text.chars().last().ok_or_else(invalid)?;
+    let count: u64 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| invalid())?;
+    let seconds = match unit {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return Err(invalid()),
+    };
+    count
+        .checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(invalid)
+}
+
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     let parsed = text
         .split_once('/')
@@ -210,11 +252,13 @@ impl From<PartitionArg> for Partitioning {
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
     /// Local directories (any level of an AWSLogs/ tree, organisation layout
-    /// included) or single CloudTrail files. Files whose names are not CloudTrail
-    /// names are reported as skipped; digest files are kept whole, with their
-    /// signatures when known.
+    /// included), single CloudTrail files, or s3://bucket/prefix URLs. Files whose
+    /// names are not CloudTrail names are reported as skipped; digest files are
+    /// kept whole, with their signatures when known.
     #[arg(required = true, value_name = "SOURCE")]
-    pub sources: Vec<PathBuf>,
+    pub sources: Vec<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// The archive directory (created if missing).
     #[arg(long, value_name = "ARCHIVE")]
     pub to: PathBuf,
@@ -231,6 +275,19 @@ pub struct ArchiveArgs {
     /// Only this region (repeatable).
     #[arg(long, value_name = "REGION")]
     pub region: Vec<String>,
+    /// Only files delivered more than this long ago (e.g. 90d, 36h, 2w): the
+    /// lifecycle cut-off, combined with --until.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Option<std::time::Duration>,
+    /// After archiving, verify the parts that hold each selected source file
+    /// (rebuilt and compared with its SHA-256), then delete the source files whose
+    /// rows are committed and verified. Quarantined and unreadable files are kept.
+    #[arg(long)]
+    pub delete_sources: bool,
+    /// Print the plan (files, bytes, partitions; deletions with --delete-sources)
+    /// and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Time level of partitions under account=/region=, by delivery time.
     #[arg(long, value_enum, default_value = "month")]
     pub partition: PartitionArg,
@@ -268,9 +325,11 @@ pub struct ArchiveArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Local trail trees (any level of AWSLogs/).
+    /// Local trail trees (any level of AWSLogs/) or s3://bucket/prefix URLs.
     #[arg(required = true, value_name = "SOURCE")]
-    pub sources: Vec<PathBuf>,
+    pub sources: Vec<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// CloudTrail public keys (`aws cloudtrail list-public-keys` JSON, PEM or DER;
     /// repeatable).
     #[arg(long, required = true, value_name = "FILE")]

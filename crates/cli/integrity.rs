@@ -38,13 +38,38 @@ pub fn load_signatures(
     Ok(signatures)
 }
 
-/// The uncompressed bytes of a source file.
-fn uncompressed(file: &SourceFile) -> Option<Vec<u8>> {
-    let stored = file.read().ok()?;
+/// Source files fetched at once while validating.
+const VALIDATE_WAVE: usize = 256;
+
+/// The uncompressed bytes of a fetched source file.
+fn uncompressed(file: &SourceFile, stored: Vec<u8>) -> Option<Vec<u8>> {
     match file.name.compression {
         Compression::Gzip => gunzip(&stored, DEFAULT_MAX_FILE_BYTES).ok(),
         Compression::None => Some(stored),
     }
+}
+
+/// Fetch `files` in waves and map each through `f` (in parallel), in order.
+fn fetch_map<T: Send>(
+    files: &[SourceFile],
+    f: impl Fn(&SourceFile, trailpack_source::Fetched) -> T + Sync,
+    unreadable: impl Fn(&SourceFile) -> T + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut out = Vec::with_capacity(files.len());
+    for wave in files.chunks(VALIDATE_WAVE) {
+        let fetched = trailpack_source::fetch_all(wave);
+        out.par_extend(
+            fetched
+                .into_par_iter()
+                .zip(wave.par_iter())
+                .map(|(fetched, file)| match fetched {
+                    Ok(fetched) => f(file, fetched),
+                    Err(_) => unreadable(file),
+                }),
+        );
+    }
+    out
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
@@ -56,11 +81,11 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
         from: None,
         until: None,
     };
-    let mut logs: HashMap<String, SourceFile> = HashMap::new();
+    let mut logs: Vec<SourceFile> = Vec::new();
     let mut digest_files = Vec::new();
     let mut sidecars = Vec::new();
     for source in &args.sources {
-        let listing = trailpack_source::list(source)?;
+        let listing = trailpack_source::list_source(source, &args.s3.options())?;
         sidecars.extend(listing.signatures);
         for file in listing.files {
             if !filter.matches(&file.name) {
@@ -68,9 +93,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
             }
             match file.name.kind {
                 SourceKind::Digest => digest_files.push(file),
-                SourceKind::Log | SourceKind::Insight => {
-                    logs.insert(file.key.clone(), file);
-                }
+                SourceKind::Log | SourceKind::Insight => logs.push(file),
             }
         }
     }
@@ -80,21 +103,42 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
             "trailpack: no digest files (CloudTrail-Digest/) under {} with these filters",
             args.sources
                 .iter()
-                .map(|s| s.display().to_string())
+                .map(String::as_str)
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         return Ok(1);
     }
     let signatures = load_signatures(&sidecars, &args.signatures)?;
-    let digests: Vec<DigestInput> = digest_files
-        .iter()
-        .map(|file| DigestInput {
+    let digests: Vec<DigestInput> = fetch_map(
+        &digest_files,
+        |file, fetched| DigestInput {
             key: file.key.clone(),
-            // A digest that cannot be read or gunzipped shows as invalid format.
-            bytes: uncompressed(file).unwrap_or_default(),
+            // A digest that cannot be gunzipped shows as invalid format.
+            bytes: uncompressed(file, fetched.bytes).unwrap_or_default(),
+            signature: signatures
+                .get(&file.key)
+                .cloned()
+                .or(fetched.metadata.signature),
+        },
+        // Nor can one that cannot be read.
+        |file| DigestInput {
+            key: file.key.clone(),
+            bytes: Vec::new(),
             signature: signatures.get(&file.key).cloned(),
-        })
+        },
+    );
+    let hashes: HashMap<String, Option<String>> = logs
+        .iter()
+        .map(|file| file.key.clone())
+        .zip(fetch_map(
+            &logs,
+            |file, fetched| {
+                uncompressed(file, fetched.bytes)
+                    .map(|bytes| trailpack_archive::hex(&sha256(&bytes)))
+            },
+            |_| None,
+        ))
         .collect();
     let from = args.from.map(|t| t.compact());
     let until = args.until.map(|t| t.compact());
@@ -104,10 +148,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
     let report = trailpack_digest::validate(
         digests,
         &keys,
-        |key| {
-            let file = logs.get(key)?;
-            uncompressed(file).map(|bytes| trailpack_archive::hex(&sha256(&bytes)))
-        },
+        |key| hashes.get(key).cloned().flatten(),
         in_range,
     );
     if args.json {

@@ -72,17 +72,22 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     if let Some((index, count)) = args.shard {
         options.shard = Some(trailpack_archive::Shard::try_new(index, count)?);
     }
+    let cutoff = args.older_than.map(trailpack_source::UtcTime::before_now);
     let filter = trailpack_source::Filter {
         accounts: args.account.clone(),
         regions: args.region.clone(),
         from: args.from,
-        until: args.until,
+        until: match (args.until, cutoff) {
+            (Some(until), Some(cutoff)) => Some(until.min(cutoff)),
+            (until, cutoff) => until.or(cutoff),
+        },
     };
+    let s3_options = args.s3.options();
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     let mut signature_files = Vec::new();
     for source in &args.sources {
-        let listing = trailpack_source::list(source)?;
+        let listing = trailpack_source::list_source(source, &s3_options)?;
         files.extend(
             listing
                 .files
@@ -93,11 +98,10 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
         signature_files.extend(listing.signatures);
     }
     for skip in &skipped {
-        eprintln!(
-            "trailpack: {}: skipped: {}",
-            skip.path.display(),
-            skip.reason
-        );
+        eprintln!("trailpack: {}: skipped: {}", skip.location, skip.reason);
+    }
+    if args.dry_run {
+        return dry_run(&args, files, &options);
     }
     let inputs = trailpack_archive::IntegrityInputs {
         signatures: integrity::load_signatures(&signature_files, &args.signatures)?,
@@ -107,27 +111,91 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
             .collect(),
     };
     let progress = CliProgress::new(args.quiet);
+    let sources = args.delete_sources.then(|| files.clone());
     let mut report = trailpack_archive::archive(&args.to, files, &options, &inputs, &progress)?;
     progress.finish();
     report.files_skipped = skipped.len() as u64;
     report.skipped = skipped
         .iter()
         .map(|s| trailpack_archive::QuarantinedFile {
-            key: s.path.display().to_string(),
+            key: s.location.to_string(),
             reason: s.reason.clone(),
         })
         .collect();
+    let deleted = match &sources {
+        Some(sources) => Some(trailpack_archive::delete_sources(
+            &args.to, sources, &options, &progress,
+        )?),
+        None => None,
+    };
     if let Some(path) = &args.report {
-        let json = serde_json::to_vec_pretty(&report)?;
-        std::fs::write(path, json)
+        let mut json = serde_json::to_value(&report)?;
+        if let Some(deleted) = &deleted {
+            json["deletion"] = serde_json::to_value(deleted)?;
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
             .with_context(|| format!("{}: cannot write the report", path.display()))?;
     }
     if !args.quiet {
         print_run(&report)?;
+        if let Some(deleted) = &deleted {
+            println!(
+                "  deleted {} source files ({}) after verifying them; kept {}",
+                deleted.deleted,
+                mb(deleted.bytes_deleted),
+                deleted.kept.len()
+            );
+        }
     }
+    let deletion_problems = deleted.as_ref().is_some_and(|d| d.problems > 0);
     Ok(u8::from(
-        report.files_quarantined > 0 || report.files_unreadable > 0,
+        report.files_quarantined > 0 || report.files_unreadable > 0 || deletion_problems,
     ))
+}
+
+/// `archive --dry-run`: what would be read, by partition, and what
+/// `--delete-sources` would delete now.
+fn dry_run(
+    args: &ArchiveArgs,
+    files: Vec<trailpack_source::SourceFile>,
+    options: &WriteOptions,
+) -> anyhow::Result<u8> {
+    let deletable = if args.delete_sources {
+        Some(trailpack_archive::verified_sources(&args.to, &files, options)?.0)
+    } else {
+        None
+    };
+    let plan = trailpack_archive::plan(&args.to, files, options)?;
+    let mut out = std::io::stdout().lock();
+    for (partition, files) in &plan.partitions {
+        writeln!(
+            out,
+            "{}: {} files, {}",
+            partition.dir(),
+            files.len(),
+            mb(files.iter().map(|f| f.size).sum())
+        )?;
+    }
+    writeln!(
+        out,
+        "plan: archive {} files ({}) in {} partitions and {} new digest files; {} already archived; {} in other shards",
+        plan.files() - plan.digests.len(),
+        mb(plan.bytes()),
+        plan.partitions.len(),
+        plan.digests.len(),
+        plan.report.files_already_archived,
+        plan.report.files_in_other_shards
+    )?;
+    if let Some(deletable) = deletable {
+        writeln!(
+            out,
+            "plan: delete {} source files ({}) already archived and verified; files archived by this run are deleted after they verify",
+            deletable.len(),
+            mb(deletable.iter().map(|f| f.size).sum())
+        )?;
+    }
+    writeln!(out, "dry run: nothing written")?;
+    Ok(0)
 }
 
 /// Fail with a clear message unless `path` holds a trailpack archive.

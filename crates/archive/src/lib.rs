@@ -31,6 +31,7 @@
 //! restore(Path::new("archive"), &FileFilter::default(), Path::new("restored"), false).unwrap();
 //! ```
 
+mod lifecycle;
 pub mod manifest;
 mod query;
 mod read;
@@ -39,13 +40,14 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use lifecycle::{DeleteReport, delete_sources, verified_sources};
 pub use query::{Explain, QueryFilter, QueryMatch, count, query};
 pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 pub use write::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
-    DEFAULT_ZSTD_LEVEL, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning, QuarantinedFile,
-    RunReport, Shard, WriteOptions, archive,
+    DEFAULT_ZSTD_LEVEL, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning, Plan,
+    QuarantinedFile, RunReport, Shard, WriteOptions, archive, plan,
 };
 
 /// Errors of archive operations. Input problems in source files are not errors:

@@ -67,6 +67,12 @@ pub struct DigestEntry {
     pub sha256: Option<String>,
     /// The hex signature from the object's metadata or the signatures sidecar.
     pub signature: Option<String>,
+    /// The signature algorithm from the object's metadata (`SHA256withRSA`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_algorithm: Option<String>,
+    /// When a backfill digest was made, from the object's metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_generation_timestamp: Option<String>,
     /// Where the bytes are, relative to the archive root.
     pub stored_path: String,
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use trailpack_decode::{DEFAULT_MAX_FILE_BYTES, gunzip, sha256};
 use trailpack_digest::{DigestInput, PublicKeyEntry, PublicKeys, ValidationReport};
 
-use crate::manifest::{FileEntry, FileStatus, Manifest};
+use crate::manifest::{DigestEntry, FileEntry, FileStatus, Manifest, PartEntry};
 use crate::read::{assemble, check_sha256, records_from};
 use crate::{ArchiveError, hex};
 
@@ -103,52 +103,15 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
     for part in &manifest.parts {
         report.parts += 1;
         let path = root.join(&part.path);
-        let problem = |what: String| format!("part {}: {what}", part.path);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => Bytes::from(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let bytes = match read_checked_part(root, part) {
+            Ok(bytes) => bytes,
+            Err(problem) => {
                 report
                     .problems
-                    .push(problem("missing (named by the manifest)".into()));
-                continue;
-            }
-            Err(e) => {
-                report.problems.push(problem(format!("cannot read: {e}")));
+                    .push(format!("part {}: {problem}", part.path));
                 continue;
             }
         };
-        if bytes.len() as u64 != part.bytes {
-            report.problems.push(problem(format!(
-                "{} bytes, the manifest says {}",
-                bytes.len(),
-                part.bytes
-            )));
-            continue;
-        }
-        let crc = crc32fast::hash(&bytes);
-        if crc != part.crc32 {
-            report.problems.push(problem(format!(
-                "CRC-32 {crc:08x}, the manifest says {:08x}",
-                part.crc32
-            )));
-            continue;
-        }
-        let rows = match SerializedFileReader::new(bytes.clone()) {
-            Ok(reader) => reader.metadata().file_metadata().num_rows() as u64,
-            Err(e) => {
-                report
-                    .problems
-                    .push(problem(format!("not readable as Parquet: {e}")));
-                continue;
-            }
-        };
-        if rows != part.rows {
-            report.problems.push(problem(format!(
-                "{rows} rows, the manifest says {}",
-                part.rows
-            )));
-            continue;
-        }
         report.parts_ok += 1;
         let Some(entries) = files_by_part.remove(part.path.as_str()).filter(|_| rebuild) else {
             continue;
@@ -162,7 +125,7 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
             }
             Err(e) => report
                 .problems
-                .push(problem(format!("rows do not rebuild: {e}"))),
+                .push(format!("part {}: rows do not rebuild: {e}", part.path)),
         }
     }
     if rebuild {
@@ -185,6 +148,42 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
         report.digests = Some(validate_digests(digests, &manifest, options, &hashes)?);
     }
     Ok(report)
+}
+
+/// Read a part and check it against its manifest entry: size, CRC-32, Parquet
+/// footer and row count. The error is one line saying what is wrong.
+pub(crate) fn read_checked_part(root: &Path, part: &PartEntry) -> Result<Bytes, String> {
+    let path = root.join(&part.path);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err("missing (named by the manifest)".into());
+        }
+        Err(e) => return Err(format!("cannot read: {e}")),
+    };
+    if bytes.len() as u64 != part.bytes {
+        return Err(format!(
+            "{} bytes, the manifest says {}",
+            bytes.len(),
+            part.bytes
+        ));
+    }
+    let crc = crc32fast::hash(&bytes);
+    if crc != part.crc32 {
+        return Err(format!(
+            "CRC-32 {crc:08x}, the manifest says {:08x}",
+            part.crc32
+        ));
+    }
+    let rows = SerializedFileReader::new(bytes.clone())
+        .map_err(|e| format!("not readable as Parquet: {e}"))?
+        .metadata()
+        .file_metadata()
+        .num_rows() as u64;
+    if rows != part.rows {
+        return Err(format!("{rows} rows, the manifest says {}", part.rows));
+    }
+    Ok(bytes)
 }
 
 /// Rebuild one file from its rows, check it, and remember its hash.
@@ -251,44 +250,57 @@ fn check_stored_digests(
     let mut digests = Vec::new();
     for entry in &manifest.digests {
         report.digest_files += 1;
-        let problem = |what: &str| format!("digest {}: {what}", entry.key);
-        let path = root.join(&entry.stored_path);
-        let stored = match std::fs::read(&path) {
-            Ok(stored) => stored,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                report.problems.push(problem("stored bytes missing"));
+        let bytes = match read_checked_digest(root, entry)? {
+            Ok(bytes) => bytes,
+            Err(what) => {
+                report
+                    .problems
+                    .push(format!("digest {}: {what}", entry.key));
                 continue;
             }
-            Err(e) => return Err(ArchiveError::Io { path, error: e }),
         };
-        if stored.len() as u64 != entry.size {
-            report.problems.push(problem(&format!(
-                "{} bytes stored, the manifest says {}",
-                stored.len(),
-                entry.size
-            )));
-            continue;
-        }
-        let bytes = if entry.key.ends_with(".gz") {
-            gunzip(&stored, DEFAULT_MAX_FILE_BYTES).ok()
-        } else {
-            Some(stored)
-        };
-        let actual = bytes.as_deref().map(|b| hex(&sha256(b)));
-        if actual != entry.sha256 {
-            report
-                .problems
-                .push(problem("SHA-256 does not match the manifest"));
-            continue;
-        }
         report.digest_files_ok += 1;
         digests.push(DigestInput {
             key: entry.key.clone(),
-            bytes: bytes.unwrap_or_default(),
+            bytes,
             signature: entry.signature.clone(),
         });
     }
     Ok(digests)
+}
+
+/// A stored digest's uncompressed bytes, checked against its manifest entry
+/// (present, size, SHA-256); the inner error says what is wrong.
+pub(crate) fn read_checked_digest(
+    root: &Path,
+    entry: &DigestEntry,
+) -> Result<Result<Vec<u8>, String>, ArchiveError> {
+    let path = root.join(&entry.stored_path);
+    let stored = match std::fs::read(&path) {
+        Ok(stored) => stored,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Err("stored bytes missing".into()));
+        }
+        Err(e) => return Err(ArchiveError::Io { path, error: e }),
+    };
+    if stored.len() as u64 != entry.size {
+        return Ok(Err(format!(
+            "{} bytes stored, the manifest says {}",
+            stored.len(),
+            entry.size
+        )));
+    }
+    let bytes = if entry.key.ends_with(".gz") {
+        gunzip(&stored, DEFAULT_MAX_FILE_BYTES).ok()
+    } else {
+        Some(stored)
+    };
+    let actual = bytes.as_deref().map(|b| hex(&sha256(b)));
+    if actual != entry.sha256 {
+        return Ok(Err("SHA-256 does not match the manifest".into()));
+    }
+    // A digest that does not gunzip is kept as it came; its chain check says so.
+    Ok(Ok(bytes.unwrap_or_default()))
 }
 
 fn validate_digests(

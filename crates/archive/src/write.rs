@@ -17,7 +17,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 use trailpack_decode::{DecodeOptions, DecodedFile, Encoding, Frame, decode_file, gunzip, sha256};
 use trailpack_schema::{BatchBuilder, SCHEMA_VERSION, schema};
-use trailpack_source::{Compression as SourceCompression, FileKind, SourceFile, UtcTime};
+use trailpack_source::{
+    Compression as SourceCompression, Fetched, FileKind, SourceFile, UtcTime, fetch_all,
+};
 
 use crate::manifest::{
     COMMIT_FORMAT, COMMIT_VERSION, Commit, DIGESTS_DIR, DigestEntry, FileEntry, FileStatus,
@@ -334,6 +336,89 @@ pub struct IntegrityInputs {
     pub public_keys: Vec<StoredPublicKey>,
 }
 
+/// What an `archive` run will do: the new files by partition and the new digests.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// New log and Insight files, by partition, in delivery order.
+    pub partitions: BTreeMap<PartitionKey, Vec<SourceFile>>,
+    /// New digest files.
+    pub digests: Vec<SourceFile>,
+    /// The counts known before anything is read.
+    pub report: RunReport,
+}
+
+impl Plan {
+    /// Files to read.
+    pub fn files(&self) -> usize {
+        self.partitions.values().map(Vec::len).sum::<usize>() + self.digests.len()
+    }
+
+    /// Stored bytes to read.
+    pub fn bytes(&self) -> u64 {
+        self.partitions
+            .values()
+            .flatten()
+            .chain(&self.digests)
+            .map(|f| f.size)
+            .sum()
+    }
+}
+
+/// Whether `file` belongs to this run's shard.
+pub(crate) fn in_shard(file: &SourceFile, options: &WriteOptions) -> Option<PartitionKey> {
+    let name = &file.name;
+    let partition = PartitionKey::new(
+        &name.account,
+        &name.region,
+        name.delivery,
+        options.partitioning,
+    );
+    options
+        .shard
+        .is_none_or(|shard| shard.owns(&partition))
+        .then_some(partition)
+}
+
+/// Plan an archive run over `files` into the archive at `root` without writing:
+/// files already in the manifest and other shards' files are left out.
+pub fn plan(
+    root: &Path,
+    files: Vec<SourceFile>,
+    options: &WriteOptions,
+) -> Result<Plan, ArchiveError> {
+    Ok(plan_from(&Manifest::load(root)?, files, options))
+}
+
+fn plan_from(manifest: &Manifest, files: Vec<SourceFile>, options: &WriteOptions) -> Plan {
+    let mut plan = Plan::default();
+    let report = &mut plan.report;
+    let mut seen = HashSet::new();
+    for file in files {
+        if !seen.insert(file.key.clone()) {
+            continue;
+        }
+        let Some(partition) = in_shard(&file, options) else {
+            report.files_in_other_shards += 1;
+            continue;
+        };
+        report.files_listed += 1;
+        if file.name.kind == FileKind::Digest {
+            report.digest_files += 1;
+            if manifest.digest(&file.key).is_none() {
+                plan.digests.push(file);
+            }
+        } else if manifest.file(&file.key).is_some() {
+            report.files_already_archived += 1;
+        } else {
+            plan.partitions.entry(partition).or_default().push(file);
+        }
+    }
+    for files in plan.partitions.values_mut() {
+        files.sort_by(|a, b| (a.name.delivery, &a.key).cmp(&(b.name.delivery, &b.key)));
+    }
+    plan
+}
+
 /// Archive `files` into the archive at `root`. Files already in the manifest are
 /// skipped; digest files are kept whole with their signatures from `integrity`.
 pub fn archive(
@@ -347,45 +432,13 @@ pub fn archive(
     let properties = Arc::new(options.writer_properties()?);
     std::fs::create_dir_all(root).map_err(|e| ArchiveError::io(root, e))?;
     let manifest = Manifest::load(root)?;
-    let mut report = RunReport::default();
-    let mut partitions: BTreeMap<PartitionKey, Vec<SourceFile>> = BTreeMap::new();
-    let mut digests = Vec::new();
-    let mut seen = HashSet::new();
-    for file in files {
-        if !seen.insert(file.key.clone()) {
-            continue;
-        }
-        let name = &file.name;
-        let partition = PartitionKey::new(
-            &name.account,
-            &name.region,
-            name.delivery,
-            options.partitioning,
-        );
-        if options.shard.is_some_and(|shard| !shard.owns(&partition)) {
-            report.files_in_other_shards += 1;
-            continue;
-        }
-        report.files_listed += 1;
-        if file.name.kind == FileKind::Digest {
-            report.digest_files += 1;
-            if manifest.digest(&file.key).is_none() {
-                digests.push(file);
-            }
-        } else if manifest.file(&file.key).is_some() {
-            report.files_already_archived += 1;
-        } else {
-            partitions.entry(partition).or_default().push(file);
-        }
-    }
-    let total_files = partitions.values().map(|f| f.len()).sum::<usize>() + digests.len();
-    let total_bytes = partitions
-        .values()
-        .flatten()
-        .chain(&digests)
-        .map(|f| f.size)
-        .sum();
-    progress.start(total_files as u64, total_bytes);
+    let plan = plan_from(&manifest, files, options);
+    progress.start(plan.files() as u64, plan.bytes());
+    let Plan {
+        partitions,
+        digests,
+        mut report,
+    } = plan;
     let mut writer = Writer {
         root,
         options,
@@ -394,8 +447,7 @@ pub fn archive(
         report: &mut report,
         progress,
     };
-    for (partition, mut files) in partitions {
-        files.sort_by(|a, b| (a.name.delivery, &a.key).cmp(&(b.name.delivery, &b.key)));
+    for (partition, files) in partitions {
         writer.partition(&partition, &files)?;
     }
     writer.store_digests(&digests, integrity, &manifest)?;
@@ -422,33 +474,53 @@ impl Writer<'_> {
         let mut buffer: Vec<Pending> = Vec::new();
         let mut buffered_bytes = 0;
         let mut entries: Vec<FileEntry> = Vec::new();
-        let mut wave_start = 0;
-        while wave_start < files.len() {
-            let mut wave_end = wave_start;
+        let mut waves = Vec::new();
+        let mut rest = files;
+        while !rest.is_empty() {
+            let mut end = 0;
             let mut wave_bytes = 0;
-            while wave_end < files.len()
-                && (wave_end == wave_start || wave_bytes < self.options.wave_bytes)
-            {
-                wave_bytes += files[wave_end].size;
-                wave_end += 1;
+            while end < rest.len() && (end == 0 || wave_bytes < self.options.wave_bytes) {
+                wave_bytes += rest[end].size;
+                end += 1;
             }
-            let wave = &files[wave_start..wave_end];
-            wave_start = wave_end;
-            let decode_options = &self.options.decode;
-            let decoded: Vec<_> = wave
-                .par_iter()
-                .map(|file| {
-                    let stored = file.read().map_err(Failure::Unreadable)?;
-                    let encoding = match file.name.compression {
-                        SourceCompression::Gzip => Encoding::Gzip,
-                        SourceCompression::None => Encoding::Plain,
-                    };
-                    decode_file(&stored, encoding, decode_options).map_err(|e| Failure::Invalid {
-                        reason: e.to_string(),
-                        stored,
+            let (wave, tail) = rest.split_at(end);
+            waves.push(wave);
+            rest = tail;
+        }
+        let decode_options = &self.options.decode;
+        let mut fetched = waves.first().map(|wave| fetch_all(wave));
+        for (index, wave) in waves.iter().enumerate() {
+            let stored = fetched.take().unwrap_or_default();
+            // Fetch the next wave while this one decodes: S3 latency (and disk
+            // reads) overlap with the CPU work.
+            let (decoded, next) = std::thread::scope(|scope| {
+                let next = waves
+                    .get(index + 1)
+                    .map(|wave| scope.spawn(move || fetch_all(wave)));
+                let decoded: Vec<_> = stored
+                    .into_par_iter()
+                    .zip(wave.par_iter())
+                    .map(|(stored, file)| {
+                        let stored = stored.map_err(Failure::Unreadable)?.bytes;
+                        let encoding = match file.name.compression {
+                            SourceCompression::Gzip => Encoding::Gzip,
+                            SourceCompression::None => Encoding::Plain,
+                        };
+                        decode_file(&stored, encoding, decode_options).map_err(|e| {
+                            Failure::Invalid {
+                                reason: e.to_string(),
+                                stored,
+                            }
+                        })
                     })
-                })
-                .collect();
+                    .collect();
+                (decoded, next.map(|handle| handle.join()))
+            });
+            fetched = match next {
+                Some(Ok(next)) => Some(next),
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => None,
+            };
             for (file, result) in wave.iter().zip(decoded) {
                 self.report.bytes_in += file.size;
                 match result {
@@ -475,7 +547,7 @@ impl Writer<'_> {
                         self.progress.advance(1, file.size, 0);
                         self.progress.warn(&format!(
                             "{}: cannot read (left for the next run): {error}",
-                            file.path.display()
+                            file.location
                         ));
                         self.report.files_unreadable += 1;
                     }
@@ -546,7 +618,7 @@ impl Writer<'_> {
         stored: &[u8],
     ) -> Result<FileEntry, ArchiveError> {
         self.progress
-            .warn(&format!("{}: quarantined: {reason}", file.path.display()));
+            .warn(&format!("{}: quarantined: {reason}", file.location));
         self.report.files_quarantined += 1;
         self.report.quarantined.push(QuarantinedFile {
             key: file.key.clone(),
@@ -609,7 +681,7 @@ impl Writer<'_> {
         let mut entries = Vec::new();
         // Waves bound memory: a first run over an organisation trail has many.
         for wave in digests.chunks(DIGEST_WAVE) {
-            let read: Vec<_> = wave.par_iter().map(SourceFile::read).collect();
+            let read = fetch_all(wave);
             self.store_digest_wave(wave, read, integrity, &mut entries)?;
         }
         let stored: HashSet<&str> = manifest
@@ -633,18 +705,21 @@ impl Writer<'_> {
     fn store_digest_wave(
         &mut self,
         wave: &[SourceFile],
-        read: Vec<std::io::Result<Vec<u8>>>,
+        read: Vec<std::io::Result<Fetched>>,
         integrity: &IntegrityInputs,
         entries: &mut Vec<DigestEntry>,
     ) -> Result<(), ArchiveError> {
         for (file, stored) in wave.iter().zip(read) {
             self.progress.advance(1, file.size, 0);
-            let stored = match stored {
-                Ok(stored) => stored,
+            let Fetched {
+                bytes: stored,
+                metadata,
+            } = match stored {
+                Ok(fetched) => fetched,
                 Err(error) => {
                     self.progress.warn(&format!(
                         "{}: cannot read (left for the next run): {error}",
-                        file.path.display()
+                        file.location
                     ));
                     self.report.files_unreadable += 1;
                     continue;
@@ -663,7 +738,13 @@ impl Writer<'_> {
                 delivery: file.name.delivery.to_string(),
                 size: file.size,
                 sha256: uncompressed.map(|bytes| hex(&sha256(&bytes))),
-                signature: integrity.signatures.get(&file.key).cloned(),
+                signature: integrity
+                    .signatures
+                    .get(&file.key)
+                    .cloned()
+                    .or(metadata.signature),
+                signature_algorithm: metadata.signature_algorithm,
+                backfill_generation_timestamp: metadata.backfill_generation_timestamp,
                 stored_path,
             });
         }
@@ -760,7 +841,7 @@ impl Writer<'_> {
                 self.report.fallback_files += 1;
                 self.progress.warn(&format!(
                     "{}: {fallbacks} records stored whole (did not rebuild from columns)",
-                    pending.source.path.display()
+                    pending.source.location
                 ));
             }
         }

@@ -23,6 +23,14 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+
+mod s3;
+
+pub use s3::{
+    DEFAULT_S3_BACKOFF, DEFAULT_S3_CONCURRENCY, DEFAULT_S3_RETRIES, Fetched, ObjectMetadata,
+    S3Bucket, S3Options, parse_url,
+};
 
 /// What a CloudTrail file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -112,6 +120,39 @@ impl FromStr for UtcTime {
 }
 
 impl UtcTime {
+    /// The time `seconds` after the Unix epoch (clamped to years 0 to 9999).
+    pub fn from_unix_seconds(seconds: i64) -> UtcTime {
+        // Howard Hinnant's civil_from_days.
+        let seconds = seconds.clamp(-62_167_219_200, 253_402_300_799);
+        let days = seconds.div_euclid(86_400);
+        let of_day = seconds.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
+        UtcTime {
+            year,
+            month,
+            day,
+            hour: (of_day / 3600) as u8,
+            minute: (of_day % 3600 / 60) as u8,
+            second: (of_day % 60) as u8,
+        }
+    }
+
+    /// The time `age` before now.
+    pub fn before_now(age: std::time::Duration) -> UtcTime {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        UtcTime::from_unix_seconds(now.saturating_sub(age.as_secs() as i64))
+    }
+
     /// The compact form of file names, `YYYYMMDDTHHmmssZ`, which sorts like the time.
     pub fn compact(&self) -> String {
         format!(
@@ -226,11 +267,48 @@ pub fn parse_file_name(name: &str) -> Option<FileName> {
     })
 }
 
+/// Where a source file is.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A local file.
+    Local(PathBuf),
+    /// An S3 object.
+    S3 {
+        /// The bucket it is in.
+        bucket: Arc<S3Bucket>,
+        /// Its key in the bucket.
+        key: String,
+    },
+}
+
+impl PartialEq for Location {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Location::Local(a), Location::Local(b)) => a == b,
+            (Location::S3 { bucket, key }, Location::S3 { bucket: b, key: k }) => {
+                bucket.name() == b.name() && key == k
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Location {}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Local(path) => write!(f, "{}", path.display()),
+            Location::S3 { bucket, key } => write!(f, "s3://{}/{key}", bucket.name()),
+        }
+    }
+}
+
 /// A CloudTrail file found under a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
     /// Where to read it.
-    pub path: PathBuf,
+    pub location: Location,
     /// Its key: the path from `AWSLogs/` on (or from the source root when there is
     /// no `AWSLogs/` component), with `/` separators.
     pub key: String,
@@ -241,17 +319,72 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    /// Read the stored bytes.
-    pub fn read(&self) -> std::io::Result<Vec<u8>> {
-        std::fs::read(&self.path)
+    /// Read the stored bytes, with the object's metadata.
+    pub fn fetch(&self) -> std::io::Result<Fetched> {
+        fetch_all(std::slice::from_ref(self))
+            .pop()
+            .unwrap_or_else(|| Err(std::io::Error::other("nothing fetched")))
     }
+}
+
+/// Read the stored bytes of `files`, in order: local files in parallel on the
+/// rayon pool, S3 objects with bounded concurrent GETs.
+pub fn fetch_all(files: &[SourceFile]) -> Vec<std::io::Result<Fetched>> {
+    use rayon::prelude::*;
+    let objects: Vec<(&Arc<S3Bucket>, &str)> = files
+        .iter()
+        .filter_map(|file| match &file.location {
+            Location::S3 { bucket, key } => Some((bucket, key.as_str())),
+            Location::Local(_) => None,
+        })
+        .collect();
+    let mut from_s3 = s3::fetch(&objects).into_iter();
+    let mut local = files
+        .par_iter()
+        .map(|file| match &file.location {
+            Location::Local(path) => Some(std::fs::read(path).map(|bytes| Fetched {
+                bytes,
+                metadata: ObjectMetadata::default(),
+            })),
+            Location::S3 { .. } => None,
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    files
+        .iter()
+        .map(|_| {
+            local
+                .next()
+                .flatten()
+                .unwrap_or_else(|| from_s3.next().expect("one result per object"))
+        })
+        .collect()
+}
+
+/// Delete `files` from their source, in order; the results say which failed.
+pub fn delete_all(files: &[SourceFile]) -> Vec<std::io::Result<()>> {
+    let objects: Vec<(&Arc<S3Bucket>, &str)> = files
+        .iter()
+        .filter_map(|file| match &file.location {
+            Location::S3 { bucket, key } => Some((bucket, key.as_str())),
+            Location::Local(_) => None,
+        })
+        .collect();
+    let mut from_s3 = s3::delete(&objects).into_iter();
+    files
+        .iter()
+        .map(|file| match &file.location {
+            Location::Local(path) => std::fs::remove_file(path),
+            Location::S3 { .. } => from_s3.next().expect("one result per object"),
+        })
+        .collect()
 }
 
 /// A file under a source that is not a CloudTrail file, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     /// Where it is.
-    pub path: PathBuf,
+    pub location: Location,
     /// Why it was not taken.
     pub reason: String,
 }
@@ -267,6 +400,17 @@ pub enum SourceError {
         /// The underlying error.
         error: std::io::Error,
     },
+    /// An S3 source could not be opened or listed.
+    #[error("{url}: {error}")]
+    S3 {
+        /// The source URL.
+        url: String,
+        /// The underlying error.
+        error: object_store::Error,
+    },
+    /// A source URL is malformed.
+    #[error("{0}")]
+    Url(String),
 }
 
 /// The result of listing a source.
@@ -290,18 +434,30 @@ fn key_of(root: &Path, path: &Path) -> String {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if let Some(at) = components.iter().rposition(|c| c == "AWSLogs") {
+    let components: Vec<&str> = components.iter().map(String::as_str).collect();
+    let root_len = root
+        .components()
+        .count()
+        .min(components.len().saturating_sub(1));
+    key_from_components(&components, root_len)
+}
+
+/// The key of a file whose path has `components`, the first `root_len` of them
+/// naming the source root: from the last `AWSLogs` component on, else relative to
+/// the root.
+fn key_from_components(components: &[&str], root_len: usize) -> String {
+    if let Some(at) = components.iter().rposition(|c| *c == "AWSLogs") {
         return components[at..].join("/");
     }
-    let relative = path.strip_prefix(root).unwrap_or(path);
-    let relative: Vec<String> = relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    if relative.is_empty() {
-        components.last().cloned().unwrap_or_default()
+    components[root_len..].join("/")
+}
+
+/// List a source: a local path, or an `s3://bucket/prefix` URL.
+pub fn list_source(source: &str, s3_options: &S3Options) -> Result<Listing, SourceError> {
+    if source.starts_with("s3://") {
+        s3::list(source, s3_options)
     } else {
-        relative.join("/")
+        list(Path::new(source))
     }
 }
 
@@ -331,7 +487,7 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
         })?;
         if entry.file_type().is_symlink() {
             listing.skipped.push(Skipped {
-                path: shown(entry.path()),
+                location: Location::Local(shown(entry.path())),
                 reason: "symbolic link (not followed)".into(),
             });
             continue;
@@ -347,7 +503,7 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
         }
         let Some(parsed) = parse_file_name(&name) else {
             listing.skipped.push(Skipped {
-                path: shown(path),
+                location: Location::Local(shown(path)),
                 reason: "not a CloudTrail file name".into(),
             });
             continue;
@@ -357,7 +513,7 @@ pub fn list(root: &Path) -> Result<Listing, SourceError> {
             .map_err(|e| io_error(path, e.into()))?
             .len();
         listing.files.push(SourceFile {
-            path: shown(path),
+            location: Location::Local(shown(path)),
             key: key_of(root, path),
             size,
             name: parsed,
@@ -398,6 +554,26 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn converts_unix_seconds() {
+        assert_eq!(
+            UtcTime::from_unix_seconds(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            UtcTime::from_unix_seconds(951_782_400).to_string(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            UtcTime::from_unix_seconds(1_609_556_705).to_string(),
+            "2021-01-02T03:05:05Z"
+        );
+        assert_eq!(
+            UtcTime::from_unix_seconds(-1).to_string(),
+            "1969-12-31T23:59:59Z"
+        );
+    }
 
     #[test]
     fn parses_every_kind_of_name() {
@@ -496,7 +672,12 @@ mod tests {
             .iter()
             .map(|s| {
                 (
-                    s.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    s.location
+                        .to_string()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_string(),
                     s.reason.as_str(),
                 )
             })

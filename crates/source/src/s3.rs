@@ -1,0 +1,336 @@
+//! S3 sources through `object_store`: parallel prefix listing, bounded concurrent
+//! GETs with retries, digest metadata, and deletion.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    Attribute, BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig,
+};
+
+use crate::{Listing, Location, SourceError, SourceFile, key_from_components, parse_file_name};
+
+/// Default number of S3 requests in flight at once: enough to hide S3's first-byte
+/// latency (tens of ms) behind two decoding threads, well under S3's per-prefix
+/// request rates.
+pub const DEFAULT_S3_CONCURRENCY: usize = 64;
+/// Default retries of a throttled (503 SlowDown) or failed request, with
+/// exponential backoff from [`DEFAULT_S3_BACKOFF`] up to 15 s.
+pub const DEFAULT_S3_RETRIES: usize = 10;
+/// Default first backoff after a throttled or failed request.
+pub const DEFAULT_S3_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How to reach S3. Credentials and the region come from the standard AWS
+/// environment (`AWS_ACCESS_KEY_ID`, `AWS_SESSION_TOKEN`, `AWS_REGION`, web
+/// identity, ECS task roles, EC2 instance profiles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Options {
+    /// Endpoint of an S3-compatible store; `AWS_ENDPOINT_URL` when `None`.
+    pub endpoint: Option<String>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Retries of a throttled or failed request.
+    pub retries: usize,
+    /// First backoff after a throttled or failed request.
+    pub backoff: Duration,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            endpoint: None,
+            concurrency: DEFAULT_S3_CONCURRENCY,
+            retries: DEFAULT_S3_RETRIES,
+            backoff: DEFAULT_S3_BACKOFF,
+        }
+    }
+}
+
+/// One bucket, opened: the client and how hard to drive it.
+pub struct S3Bucket {
+    name: String,
+    store: Arc<dyn ObjectStore>,
+    concurrency: usize,
+}
+
+impl std::fmt::Debug for S3Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "S3Bucket({})", self.name)
+    }
+}
+
+impl S3Bucket {
+    /// Open `bucket` with `options`.
+    pub fn open(bucket: &str, options: &S3Options) -> Result<Arc<S3Bucket>, SourceError> {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: options.backoff,
+                    max_backoff: Duration::from_secs(15),
+                    base: 2.0,
+                },
+                max_retries: options.retries,
+                retry_timeout: Duration::from_secs(180),
+            });
+        if let Some(endpoint) = &options.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        let endpoint = options
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        if endpoint.is_some_and(|e| e.starts_with("http://")) {
+            builder = builder.with_allow_http(true);
+        }
+        let store = builder.build().map_err(|error| SourceError::S3 {
+            url: format!("s3://{bucket}"),
+            error,
+        })?;
+        Ok(Arc::new(S3Bucket {
+            name: bucket.to_string(),
+            store: Arc::new(store),
+            concurrency: options.concurrency.max(1),
+        }))
+    }
+
+    /// The bucket's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What S3 keeps beside a digest file's bytes, in its user metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMetadata {
+    /// `x-amz-meta-signature`: the hex RSA signature of a digest file.
+    pub signature: Option<String>,
+    /// `x-amz-meta-signature-algorithm`, such as `SHA256withRSA`.
+    pub signature_algorithm: Option<String>,
+    /// `x-amz-meta-backfill-generation-timestamp` of a backfill digest.
+    pub backfill_generation_timestamp: Option<String>,
+}
+
+/// A source file's bytes, with its metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// The stored bytes.
+    pub bytes: Vec<u8>,
+    /// User metadata (always empty for local files).
+    pub metadata: ObjectMetadata,
+}
+
+/// Split `s3://bucket/prefix` into bucket and prefix.
+pub fn parse_url(url: &str) -> Result<(String, String), SourceError> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| SourceError::Url(format!("{url}: not an s3:// URL")))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(SourceError::Url(format!("{url}: no bucket name")));
+    }
+    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
+/// The shared runtime for S3 requests; callers stay synchronous.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("trailpack-s3")
+            .enable_all()
+            .build()
+            .expect("the S3 runtime starts")
+    })
+}
+
+/// Whether a listed prefix is a month directory (`.../YYYY/MM`) of a CloudTrail
+/// layout: below it, one flat listing is cheaper than a walk through day levels.
+fn is_month_prefix(prefix: &str) -> bool {
+    let mut parts = prefix.rsplit('/');
+    let month = parts.next().unwrap_or("");
+    let year = parts.next().unwrap_or("");
+    month.len() == 2
+        && year.len() == 4
+        && month.bytes().all(|b| b.is_ascii_digit())
+        && year.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// List `s3://bucket/prefix`, fanning out over the prefix tree with
+/// `options.concurrency` listings in flight, down to month prefixes.
+pub fn list(url: &str, options: &S3Options) -> Result<Listing, SourceError> {
+    let (bucket_name, prefix) = parse_url(url)?;
+    let bucket = S3Bucket::open(&bucket_name, options)?;
+    let error = |error| SourceError::S3 {
+        url: url.to_string(),
+        error,
+    };
+    let objects = runtime().block_on(walk(&bucket, &prefix)).map_err(error)?;
+    let objects = if objects.is_empty() && !prefix.is_empty() {
+        // The URL may name one object rather than a prefix.
+        match runtime().block_on(bucket.store.head(&ObjectPath::from(prefix.as_str()))) {
+            Ok(meta) => vec![meta],
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(error(e)),
+        }
+    } else {
+        objects
+    };
+    let root: Vec<&str> = prefix.split('/').filter(|c| !c.is_empty()).collect();
+    let mut listing = Listing::default();
+    for meta in objects {
+        let key = meta.location.as_ref().to_string();
+        let location = Location::S3 {
+            bucket: Arc::clone(&bucket),
+            key: key.clone(),
+        };
+        let name = key.rsplit('/').next().unwrap_or(&key);
+        let Some(parsed) = parse_file_name(name) else {
+            listing.skipped.push(crate::Skipped {
+                location,
+                reason: "not a CloudTrail file name".into(),
+            });
+            continue;
+        };
+        let components: Vec<&str> = key.split('/').collect();
+        listing.files.push(SourceFile {
+            location,
+            key: key_from_components(&components, root.len().min(components.len() - 1)),
+            size: meta.size,
+            name: parsed,
+        });
+    }
+    listing.files.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(listing)
+}
+
+/// Every object under `prefix`, listing directories in parallel.
+async fn walk(bucket: &S3Bucket, prefix: &str) -> object_store::Result<Vec<ObjectMeta>> {
+    let store = &bucket.store;
+    let root = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+    let mut pending = vec![root];
+    let mut running = FuturesUnordered::new();
+    let mut objects = Vec::new();
+    loop {
+        while running.len() < bucket.concurrency {
+            let Some(dir) = pending.pop() else { break };
+            running.push(async move {
+                let flat = dir.as_ref().is_some_and(|d| is_month_prefix(d.as_ref()));
+                if flat {
+                    let objects: Vec<ObjectMeta> = store.list(dir.as_ref()).try_collect().await?;
+                    Ok::<_, object_store::Error>((objects, Vec::new()))
+                } else {
+                    let listed = store.list_with_delimiter(dir.as_ref()).await?;
+                    Ok((listed.objects, listed.common_prefixes))
+                }
+            });
+        }
+        let Some(done) = running.next().await else {
+            break;
+        };
+        let (found, dirs) = done?;
+        objects.extend(found);
+        pending.extend(dirs.into_iter().map(Some));
+    }
+    Ok(objects)
+}
+
+fn io_error(error: object_store::Error) -> std::io::Error {
+    match error {
+        object_store::Error::NotFound { .. } => {
+            std::io::Error::new(std::io::ErrorKind::NotFound, error)
+        }
+        other => std::io::Error::other(other),
+    }
+}
+
+async fn get(bucket: &S3Bucket, key: &str) -> std::io::Result<Fetched> {
+    let result = bucket
+        .store
+        .get(&ObjectPath::from(key))
+        .await
+        .map_err(io_error)?;
+    let mut metadata = ObjectMetadata::default();
+    for (attribute, value) in result.attributes.iter() {
+        let Attribute::Metadata(name) = attribute else {
+            continue;
+        };
+        let value = Some(value.as_ref().to_string());
+        match name.as_ref() {
+            "signature" => metadata.signature = value,
+            "signature-algorithm" => metadata.signature_algorithm = value,
+            "backfill-generation-timestamp" => metadata.backfill_generation_timestamp = value,
+            _ => {}
+        }
+    }
+    let bytes = result.bytes().await.map_err(io_error)?;
+    Ok(Fetched {
+        bytes: bytes.to_vec(),
+        metadata,
+    })
+}
+
+/// Fetch S3 objects, `concurrency` at a time, in order.
+pub(crate) fn fetch(objects: &[(&Arc<S3Bucket>, &str)]) -> Vec<std::io::Result<Fetched>> {
+    let concurrency = objects.first().map_or(1, |(bucket, _)| bucket.concurrency);
+    runtime().block_on(
+        futures::stream::iter(objects)
+            .map(|(bucket, key)| get(bucket, key))
+            .buffered(concurrency)
+            .collect(),
+    )
+}
+
+/// Delete S3 objects, `concurrency` at a time, in order.
+pub(crate) fn delete(objects: &[(&Arc<S3Bucket>, &str)]) -> Vec<std::io::Result<()>> {
+    let concurrency = objects.first().map_or(1, |(bucket, _)| bucket.concurrency);
+    runtime().block_on(
+        futures::stream::iter(objects)
+            .map(|(bucket, key)| async move {
+                bucket
+                    .store
+                    .delete(&ObjectPath::from(*key))
+                    .await
+                    .map_err(io_error)
+            })
+            .buffered(concurrency)
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            parse_url("s3://bucket/a/b/").unwrap(),
+            ("bucket".to_string(), "a/b".to_string())
+        );
+        assert_eq!(
+            parse_url("s3://bucket").unwrap(),
+            ("bucket".to_string(), String::new())
+        );
+        assert!(parse_url("s3:///key").is_err());
+        assert!(parse_url("/local/path").is_err());
+    }
+
+    #[test]
+    fn finds_month_prefixes() {
+        assert!(is_month_prefix(
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2021/01"
+        ));
+        assert!(!is_month_prefix(
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2021"
+        ));
+        assert!(!is_month_prefix(
+            "AWSLogs/111122223333/CloudTrail/us-east-1"
+        ));
+        assert!(!is_month_prefix("01"));
+    }
+}
