@@ -18,7 +18,7 @@ fn sample() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut stored = Vec::new();
     for file in &listing.files {
         if file.key.ends_with(".json.gz") && file.key.contains("/CloudTrail/") {
-            stored.push(file.read().unwrap());
+            stored.push(file.fetch().unwrap().bytes);
         }
     }
     let raw = stored

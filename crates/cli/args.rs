@@ -164,6 +164,10 @@ pub struct S3Args {
     /// S3 requests in flight at once.
     #[arg(long, default_value_t = trailpack_source::DEFAULT_S3_CONCURRENCY, value_name = "N")]
     pub s3_concurrency: usize,
+    /// Retries of a throttled (503 SlowDown) or failed S3 request, with exponential
+    /// backoff.
+    #[arg(long, default_value_t = trailpack_source::DEFAULT_S3_RETRIES, value_name = "N")]
+    pub s3_retries: usize,
 }
 
 impl S3Args {
@@ -171,6 +175,7 @@ impl S3Args {
         trailpack_source::S3Options {
             endpoint: self.s3_endpoint.clone(),
             concurrency: self.s3_concurrency,
+            retries: self.s3_retries,
             ..trailpack_source::S3Options::default()
         }
     }

@@ -50,7 +50,7 @@ fn digest_chains(root: &Path) -> BTreeMap<String, Vec<PathBuf>> {
 /// each links to the previous one's hash and signature. Writes `signatures.json`
 /// (the newest digest of each chain, as S3 metadata would give) and `keys.json`
 /// (as `list-public-keys` prints). Returns the number of digests.
-fn sign_trail(root: &Path) -> usize {
+pub(crate) fn sign_trail(root: &Path) -> usize {
     let private = std::fs::read(format!("{KEYS}/signer.pk8.der")).unwrap();
     let key = SigningKey::<Sha256>::new(PrivateKey::from_pkcs8_der(&private).unwrap());
     let public = std::fs::read(format!("{KEYS}/signer.pkcs1.der")).unwrap();

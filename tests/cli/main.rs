@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod integrity;
+mod lifecycle;
 mod query;
+mod s3;
 mod scale;
 
 const ACCOUNT: &str = "123456789012";

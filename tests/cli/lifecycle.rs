@@ -1,0 +1,248 @@
+//! Lifecycle conversion on local trees: `--older-than`, `--dry-run` and
+//! `--delete-sources` (delete only what verifies, keep the rest, resume after a
+//! crash between commit and delete).
+
+use std::path::{Path, PathBuf};
+
+use crate::{
+    copy_tree, files_under, generate, path_str, report, restored, source_files, text, trailpack,
+};
+
+/// CloudTrail files (logs, Insights, digests) under `root`.
+fn cloudtrail_files(root: &Path) -> Vec<PathBuf> {
+    files_under(root)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.contains("_CloudTrail") && name.contains(".json")
+        })
+        .collect()
+}
+
+fn archive_run(args: &[&str], report_path: &Path) -> (Option<i32>, serde_json::Value) {
+    let mut all = vec!["archive", "-q", "--report", path_str(report_path)];
+    all.extend_from_slice(args);
+    let output = trailpack(&all);
+    assert!(output.status.code() != Some(2), "{}", text(&output.stderr));
+    (output.status.code(), report(report_path))
+}
+
+#[test]
+fn sources_are_deleted_once_verified_and_a_rerun_after_a_crash_deletes_without_rearchiving() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 120, 21);
+    let original = source_files(&trail);
+    let listed = cloudtrail_files(&trail).len();
+    let others = files_under(&trail).len() - listed;
+    let archive = dir.path().join("archive");
+    let report_path = dir.path().join("report.json");
+    // The crash: the archive committed, the deletion never ran.
+    let (code, first) = archive_run(
+        &[path_str(&trail), "--to", path_str(&archive)],
+        &report_path,
+    );
+    assert_eq!(code, Some(0));
+    assert!(first["parts_written"].as_u64().unwrap() > 0);
+    assert_eq!(cloudtrail_files(&trail).len(), listed);
+
+    let (code, rerun) = archive_run(
+        &[
+            path_str(&trail),
+            "--to",
+            path_str(&archive),
+            "--delete-sources",
+        ],
+        &report_path,
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(rerun["parts_written"], 0);
+    assert_eq!(rerun["files_archived"], 0);
+    assert_eq!(
+        rerun["deletion"]["deleted"].as_u64().unwrap() as usize,
+        listed
+    );
+    assert_eq!(rerun["deletion"]["problems"], 0);
+    assert!(cloudtrail_files(&trail).is_empty());
+    // Files that are not CloudTrail's are never touched.
+    assert!(others > 0);
+    assert_eq!(files_under(&trail).len(), others);
+    assert_eq!(restored(&archive, false), original);
+    let verify = trailpack(&["verify", path_str(&archive), "--deep"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+}
+
+#[test]
+fn a_damaged_part_keeps_its_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 80, 22);
+    let copy = dir.path().join("copy");
+    copy_tree(&trail, &copy);
+    let archive = dir.path().join("archive");
+    let report_path = dir.path().join("report.json");
+    let (code, _) = archive_run(
+        &[
+            path_str(&trail),
+            "--to",
+            path_str(&archive),
+            "--partition",
+            "day",
+        ],
+        &report_path,
+    );
+    assert_eq!(code, Some(0));
+    let manifest = trailpack_archive::manifest::Manifest::load(&archive).unwrap();
+    let damaged = &manifest.parts[0];
+    let mut bytes = std::fs::read(archive.join(&damaged.path)).unwrap();
+    bytes[100] ^= 0x55;
+    std::fs::write(archive.join(&damaged.path), bytes).unwrap();
+    let in_damaged: Vec<&str> = manifest
+        .current_files()
+        .filter(|f| f.part.as_deref() == Some(damaged.path.as_str()))
+        .map(|f| f.key.as_str())
+        .collect();
+    assert!(!in_damaged.is_empty());
+
+    let (code, run) = archive_run(
+        &[
+            path_str(&trail),
+            "--to",
+            path_str(&archive),
+            "--delete-sources",
+        ],
+        &report_path,
+    );
+    assert_eq!(code, Some(1), "a file kept for damage is a problem");
+    assert_eq!(
+        run["deletion"]["problems"].as_u64().unwrap() as usize,
+        in_damaged.len()
+    );
+    for kept in run["deletion"]["kept"].as_array().unwrap() {
+        let key = kept["key"].as_str().unwrap();
+        assert!(in_damaged.contains(&key), "{key}");
+        let reason = kept["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("archived copy failed verification: part "),
+            "{reason}"
+        );
+        assert!(reason.contains("CRC-32"), "{reason}");
+    }
+    // Exactly the damaged part's files are left, with their original bytes.
+    let left: Vec<String> = cloudtrail_files(&trail)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&trail)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(left.len(), in_damaged.len());
+    for relative in &left {
+        assert_eq!(
+            std::fs::read(trail.join(relative)).unwrap(),
+            std::fs::read(copy.join(relative)).unwrap()
+        );
+    }
+}
+
+/// The compact UTC time of now minus `days`, as in file names.
+fn days_ago(days: u32) -> String {
+    let output = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("{days} days ago"), "+%Y%m%dT%H%MZ"])
+        .output()
+        .unwrap();
+    text(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn older_than_selects_by_delivery_time_and_dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 40, 23);
+    // Copy one log to names delivered 2 and 40 days ago.
+    let template = cloudtrail_files(&trail)
+        .into_iter()
+        .find(|p| {
+            p.to_string_lossy().ends_with(".json.gz")
+                && p.to_string_lossy().contains("/CloudTrail/")
+        })
+        .unwrap();
+    let name = |time: &str| {
+        format!(
+            "AWSLogs/111122223333/CloudTrail/us-east-1/{}/{}/{}/111122223333_CloudTrail_us-east-1_{time}_RecentRecentRece.json.gz",
+            &time[0..4],
+            &time[4..6],
+            &time[6..8]
+        )
+    };
+    let recent = trail.join(name(&days_ago(2)));
+    let older = trail.join(name(&days_ago(40)));
+    for path in [&recent, &older] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(&template, path).unwrap();
+    }
+    let listed = cloudtrail_files(&trail).len();
+    let archive = dir.path().join("archive");
+
+    let output = trailpack(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        path_str(&archive),
+        "--older-than",
+        "30d",
+        "--dry-run",
+        "--delete-sources",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let plan = text(&output.stdout);
+    let digests = cloudtrail_files(&trail)
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("Digest"))
+        .count();
+    assert!(
+        plan.contains(&format!("plan: archive {} files", listed - digests - 1)),
+        "{plan}"
+    );
+    assert!(plan.contains("plan: delete 0 source files"), "{plan}");
+    assert!(plan.contains("dry run: nothing written"), "{plan}");
+    assert!(!archive.exists());
+
+    let report_path = dir.path().join("report.json");
+    let (code, run) = archive_run(
+        &[
+            path_str(&trail),
+            "--to",
+            path_str(&archive),
+            "--older-than",
+            "30d",
+            "--delete-sources",
+        ],
+        &report_path,
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(run["files_listed"].as_u64().unwrap() as usize, listed - 1);
+    assert!(
+        recent.is_file(),
+        "newer than the cut-off: neither archived nor deleted"
+    );
+    assert!(!older.exists());
+    assert_eq!(cloudtrail_files(&trail), vec![recent.clone()]);
+
+    let bad = trailpack(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        path_str(&archive),
+        "--older-than",
+        "30x",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("is not an age"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
