@@ -37,6 +37,10 @@ pub enum Command {
     /// Check an archive: part checksums, rebuilt files (--deep), digest chains
     /// (--digests).
     Verify(VerifyArgs),
+    /// Merge the small parts of each partition (left by incremental runs) into
+    /// full-size parts, atomically: one commit adds the new part and retires the
+    /// old ones.
+    Compact(CompactArgs),
     /// Find events in an archive and print the original records (or a table),
     /// in event-time order.
     Query(QueryArgs),
@@ -409,6 +413,29 @@ pub struct RestoreArgs {
     /// Without it, plain .json files.
     #[arg(long)]
     pub gzip: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The archive directory.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Uncompressed record MiB of a full part: parts holding less than half of it
+    /// are merged, up to this much per new part.
+    #[arg(long, default_value_t = DEFAULT_PART_BYTES >> 20, value_name = "MIB")]
+    pub part_mib: usize,
+    /// zstd compression level of the new parts, 1 to 22.
+    #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
+    pub zstd_level: i32,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print what would be merged and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress (the summary is still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

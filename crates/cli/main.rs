@@ -18,7 +18,8 @@ use clap::Parser;
 use trailpack_archive::{FileFilter, RunReport, Stats, WriteOptions};
 
 use crate::args::{
-    ArchiveArgs, Cli, Command, DdlEngine, PartitionArg, RestoreArgs, SchemaArgs, StatsArgs,
+    ArchiveArgs, Cli, Command, CompactArgs, DdlEngine, PartitionArg, RestoreArgs, SchemaArgs,
+    StatsArgs,
 };
 use crate::progress::CliProgress;
 use trailpack_schema::ddl::{Engine, ddl};
@@ -56,16 +57,54 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Query(args) => query::run(args),
         Command::Validate(args) => integrity::validate(args),
         Command::Verify(args) => integrity::verify(args),
+        Command::Compact(args) => compact(args),
     }
 }
 
-fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
-    if let Some(threads) = args.threads {
+/// Size the global thread pool when asked.
+fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(threads) = threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global()
             .context("cannot start the thread pool")?;
     }
+    Ok(())
+}
+
+fn compact(args: CompactArgs) -> anyhow::Result<u8> {
+    set_threads(args.threads)?;
+    require_archive(&args.archive)?;
+    let mut options = WriteOptions::try_new(Default::default(), args.zstd_level)?;
+    options.part_bytes = args.part_mib << 20;
+    let progress = CliProgress::new(args.quiet);
+    let report = trailpack_archive::compact(&args.archive, &options, args.dry_run, &progress)?;
+    progress.finish();
+    let verb = if args.dry_run {
+        "would merge"
+    } else {
+        "merged"
+    };
+    println!(
+        "{verb} {} small parts ({}, {} rows) into {} parts{}; {} parts before, {} after, in {:.1} s",
+        report.parts_retired,
+        mb(report.bytes_retired),
+        report.rows_moved,
+        report.parts_written,
+        if args.dry_run {
+            String::new()
+        } else {
+            format!(" ({})", mb(report.bytes_written))
+        },
+        report.parts_before,
+        report.parts_before - report.parts_retired + report.parts_written,
+        report.seconds
+    );
+    Ok(0)
+}
+
+fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
+    set_threads(args.threads)?;
     let mut options = WriteOptions::try_new(args.partition.into(), args.zstd_level)?;
     options.row_group_rows = args.row_group_rows;
     options.part_bytes = args.part_mib << 20;

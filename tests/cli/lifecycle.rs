@@ -246,3 +246,158 @@ fn older_than_selects_by_delivery_time_and_dry_run_writes_nothing() {
         text(&bad.stderr)
     );
 }
+
+/// Part files on disk under `archive` (not trailpack's own files).
+fn part_files(archive: &Path) -> Vec<PathBuf> {
+    files_under(archive)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .filter(|p| !p.to_string_lossy().contains("/_trailpack/"))
+        .collect()
+}
+
+#[test]
+fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 150, 24);
+    let archive = dir.path().join("archive");
+    // Nightly runs: one per six hours of deliveries, so each partition gets
+    // several small parts.
+    for until in [
+        "2021-01-01T06:00Z",
+        "2021-01-01T12:00Z",
+        "2021-01-01T18:00Z",
+        "2021-01-02T06:00Z",
+        "2021-01-02T18:00Z",
+    ] {
+        let output = trailpack(&[
+            "archive",
+            path_str(&trail),
+            "--to",
+            path_str(&archive),
+            "--until",
+            until,
+            "-q",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+    let output = trailpack(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        path_str(&archive),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let query_all = || text(&trailpack(&["query", path_str(&archive), "--format", "jsonl"]).stdout);
+    let before_query = query_all();
+    let before_parts = part_files(&archive);
+    let manifest = trailpack_archive::manifest::Manifest::load(&archive).unwrap();
+    assert_eq!(before_parts.len(), manifest.parts.len());
+    let commits_before = manifest.commits;
+
+    let dry = trailpack(&["compact", path_str(&archive), "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(
+        text(&dry.stdout).starts_with("would merge"),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert_eq!(
+        part_files(&archive),
+        before_parts,
+        "a dry run writes nothing"
+    );
+
+    let output = trailpack(&["compact", path_str(&archive), "-q"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let after = trailpack_archive::manifest::Manifest::load(&archive).unwrap();
+    let partitions: std::collections::BTreeSet<&str> = after
+        .parts
+        .iter()
+        .map(|p| p.path.rsplit_once('/').unwrap().0)
+        .collect();
+    // Every partition is down to one part, and only live parts are on disk.
+    assert_eq!(after.parts.len(), partitions.len());
+    assert!(after.parts.len() < before_parts.len());
+    let mut live: Vec<PathBuf> = after.parts.iter().map(|p| archive.join(&p.path)).collect();
+    live.sort();
+    assert_eq!(part_files(&archive), live);
+    // One commit per merged bin (here one per partition).
+    assert_eq!(after.commits - commits_before, partitions.len());
+    assert_eq!(query_all(), before_query);
+    assert_eq!(restored(&archive, false), source_files(&trail));
+    let verify = trailpack(&["verify", path_str(&archive), "--deep"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    assert!(!text(&verify.stdout).contains("not in any commit"));
+
+    // Nothing left to merge: a second compaction changes nothing.
+    let again = trailpack(&["compact", path_str(&archive), "-q"]);
+    assert!(
+        text(&again.stdout).starts_with("merged 0 small parts"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(
+        trailpack_archive::manifest::Manifest::load(&archive)
+            .unwrap()
+            .commits,
+        after.commits
+    );
+}
+
+#[test]
+fn retired_parts_left_by_a_crash_are_never_read_and_compactions_exclude_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 60, 25);
+    let archive = dir.path().join("archive");
+    for until in [
+        "2021-01-01T12:00Z",
+        "2021-01-02T12:00Z",
+        "2021-01-04T00:00Z",
+    ] {
+        let output = trailpack(&[
+            "archive",
+            path_str(&trail),
+            "--to",
+            path_str(&archive),
+            "--until",
+            until,
+            "-q",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+    let query_all = || text(&trailpack(&["query", path_str(&archive), "--format", "jsonl"]).stdout);
+    let before = query_all();
+    let saved = dir.path().join("saved");
+    copy_tree(&archive, &saved);
+
+    // Another compaction holds the lock: this one refuses, and changes nothing.
+    let lock = std::fs::File::create(archive.join(trailpack_archive::COMPACT_LOCK)).unwrap();
+    lock.lock().unwrap();
+    let refused = trailpack(&["compact", path_str(&archive)]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("another compaction of this archive is running"));
+    drop(lock);
+
+    let output = trailpack(&["compact", path_str(&archive), "-q"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // The crash: the commit landed, the retired parts were never deleted.
+    for part in part_files(&saved) {
+        let relative = part.strip_prefix(&saved).unwrap();
+        if !archive.join(relative).exists() {
+            std::fs::copy(&part, archive.join(relative)).unwrap();
+        }
+    }
+    assert_eq!(query_all(), before, "retired parts are not read again");
+    let verify = trailpack(&["verify", path_str(&archive), "--deep"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    assert!(
+        text(&verify.stdout).contains("not in any commit"),
+        "{}",
+        text(&verify.stdout)
+    );
+    assert_eq!(restored(&archive, false), source_files(&trail));
+}

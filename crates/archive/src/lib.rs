@@ -31,6 +31,7 @@
 //! restore(Path::new("archive"), &FileFilter::default(), Path::new("restored"), false).unwrap();
 //! ```
 
+mod compact;
 mod lifecycle;
 pub mod manifest;
 mod query;
@@ -40,6 +41,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use compact::{COMPACT_LOCK, CompactReport, compact};
 pub use lifecycle::{DeleteReport, delete_sources, verified_sources};
 pub use query::{Explain, QueryFilter, QueryMatch, count, query};
 pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};

@@ -24,8 +24,11 @@ pub const DIGESTS_DIR: &str = "_trailpack/digests";
 pub const QUARANTINE_DIR: &str = "_trailpack/quarantine";
 /// The `format` value of every commit file.
 pub const COMMIT_FORMAT: &str = "trailpack.commit";
-/// The commit format version this code writes and reads.
+/// The commit format version this code writes, except for commits that retire parts.
 pub const COMMIT_VERSION: u32 = 1;
+/// The version of commits that retire parts (`compact`): a reader of version 1
+/// alone would show the retired parts' rows twice, so it must refuse them.
+pub const RETIRING_COMMIT_VERSION: u32 = 2;
 
 /// One commit file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +51,10 @@ pub struct Commit {
     /// CloudTrail public keys this commit stores.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub public_keys: Vec<StoredPublicKey>,
+    /// Parts this commit retires (paths): their files are re-recorded in `files`
+    /// with the parts this commit adds. Only in [`RETIRING_COMMIT_VERSION`] commits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_parts: Vec<String>,
 }
 
 /// A digest file kept in the archive, exactly as delivered, with its signature.
@@ -266,6 +273,7 @@ impl Manifest {
     /// Merge one commit.
     pub fn add(&mut self, commit: Commit) {
         self.commits += 1;
+        retire(&mut self.parts, &commit.retired_parts);
         self.parts.extend(commit.parts);
         for file in commit.files {
             self.by_key.insert(file.key.clone(), self.files.len());
@@ -332,10 +340,21 @@ struct PartsOnly {
     version: u32,
     #[serde(default)]
     parts: Vec<PartEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retired_parts: Vec<String>,
 }
 
-/// The parts of one commit: from its summary when there is one, else from the commit.
-fn commit_parts(path: &Path) -> Result<Vec<PartEntry>, ArchiveError> {
+/// Remove the `retired` paths from `parts`.
+fn retire(parts: &mut Vec<PartEntry>, retired: &[String]) {
+    if !retired.is_empty() {
+        let retired: std::collections::HashSet<&str> = retired.iter().map(String::as_str).collect();
+        parts.retain(|part| !retired.contains(part.path.as_str()));
+    }
+}
+
+/// The parts one commit adds and retires: from its summary when there is one, else
+/// from the commit.
+fn commit_parts(path: &Path) -> Result<PartsOnly, ArchiveError> {
     let summary = path.with_extension("").with_extension(&PARTS_SUFFIX[1..]);
     let from = if summary.is_file() { &summary } else { path };
     let text = std::fs::read(from).map_err(|e| ArchiveError::io(from, e))?;
@@ -344,7 +363,7 @@ fn commit_parts(path: &Path) -> Result<Vec<PartEntry>, ArchiveError> {
         reason,
     };
     let commit: PartsOnly = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
-    if commit.version != COMMIT_VERSION
+    if !(COMMIT_VERSION..=RETIRING_COMMIT_VERSION).contains(&commit.version)
         || (commit.format != COMMIT_FORMAT && commit.format != PARTS_FORMAT)
     {
         return Err(invalid(format!(
@@ -352,7 +371,7 @@ fn commit_parts(path: &Path) -> Result<Vec<PartEntry>, ArchiveError> {
             commit.format, commit.version
         )));
     }
-    Ok(commit.parts)
+    Ok(commit)
 }
 
 /// The `format` value of a parts summary.
@@ -362,11 +381,16 @@ pub const PARTS_FORMAT: &str = "trailpack.parts";
 /// the parts summaries.
 pub fn load_parts(root: &Path) -> Result<Vec<PartEntry>, ArchiveError> {
     use rayon::prelude::*;
-    let commits: Vec<Vec<PartEntry>> = commit_paths(root)?
+    let commits: Vec<PartsOnly> = commit_paths(root)?
         .par_iter()
         .map(|path| commit_parts(path))
         .collect::<Result<_, _>>()?;
-    Ok(commits.into_iter().flatten().collect())
+    let mut parts = Vec::new();
+    for commit in commits {
+        retire(&mut parts, &commit.retired_parts);
+        parts.extend(commit.parts);
+    }
+    Ok(parts)
 }
 
 /// Commits whose parts summary disagrees with the commit itself, one line each.
@@ -382,7 +406,10 @@ pub fn check_parts_summaries(root: &Path) -> Result<Vec<String>, ArchiveError> {
             path: path.clone(),
             reason,
         })?;
-        if commit_parts(&path)? != commit.parts {
+        let summary_parts = commit_parts(&path)?;
+        if summary_parts.parts != commit.parts
+            || summary_parts.retired_parts != commit.retired_parts
+        {
             problems.push(format!(
                 "{}: does not match its commit's parts",
                 summary.display()
@@ -401,10 +428,15 @@ pub fn parse_commit(bytes: &[u8]) -> Result<Commit, String> {
             commit.format
         ));
     }
-    if commit.version != COMMIT_VERSION {
+    if !(COMMIT_VERSION..=RETIRING_COMMIT_VERSION).contains(&commit.version) {
         return Err(format!(
-            "version {} is not supported (this trailpack reads {COMMIT_VERSION})",
+            "version {} is not supported (this trailpack reads {COMMIT_VERSION} to {RETIRING_COMMIT_VERSION})",
             commit.version
+        ));
+    }
+    if commit.version == COMMIT_VERSION && !commit.retired_parts.is_empty() {
+        return Err(format!(
+            "a version {COMMIT_VERSION} commit cannot retire parts"
         ));
     }
     Ok(commit)
@@ -444,8 +476,9 @@ pub fn write_commit(root: &Path, commit: &Commit) -> Result<PathBuf, ArchiveErro
     // The summary lands first: without its commit it is never read.
     let summary = PartsOnly {
         format: PARTS_FORMAT.into(),
-        version: COMMIT_VERSION,
+        version: commit.version,
         parts: commit.parts.clone(),
+        retired_parts: commit.retired_parts.clone(),
     };
     let summary_path = root
         .join(COMMITS_DIR)
@@ -472,6 +505,7 @@ mod tests {
             parts: vec![],
             digests: vec![],
             public_keys: vec![],
+            retired_parts: vec![],
             files: vec![FileEntry {
                 key: key.into(),
                 status: FileStatus::Quarantined,
@@ -525,7 +559,7 @@ mod tests {
         let text = serde_json::to_vec(&other).unwrap();
         assert_eq!(
             parse_commit(&text).unwrap_err(),
-            "version 99 is not supported (this trailpack reads 1)"
+            "version 99 is not supported (this trailpack reads 1 to 2)"
         );
     }
 
@@ -543,5 +577,54 @@ mod tests {
             let entry = FrameEntry::from(frame.clone());
             assert_eq!(trailpack_decode::Frame::from(&entry), frame);
         }
+    }
+
+    fn part(path: &str) -> PartEntry {
+        PartEntry {
+            path: path.into(),
+            bytes: 1,
+            crc32: 0,
+            rows: 1,
+            row_groups: 1,
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            min_event_time_us: None,
+            max_event_time_us: None,
+            event_versions: BTreeMap::new(),
+            unknown_paths: vec![],
+            fallback_rows: 0,
+        }
+    }
+
+    #[test]
+    fn a_retiring_commit_replaces_parts_for_the_manifest_and_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = commit("0001", "a");
+        first.parts = vec![part("p/a.parquet"), part("p/b.parquet")];
+        write_commit(dir.path(), &first).unwrap();
+        let mut merge = commit("0002", "a");
+        merge.version = RETIRING_COMMIT_VERSION;
+        merge.parts = vec![part("p/c.parquet")];
+        merge.retired_parts = vec!["p/a.parquet".into(), "p/b.parquet".into()];
+        write_commit(dir.path(), &merge).unwrap();
+        let paths = |parts: &[PartEntry]| parts.iter().map(|p| p.path.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            paths(&Manifest::load(dir.path()).unwrap().parts),
+            ["p/c.parquet"]
+        );
+        assert_eq!(paths(&load_parts(dir.path()).unwrap()), ["p/c.parquet"]);
+        assert!(check_parts_summaries(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn commit_versions_are_checked() {
+        let mut old = commit("0001", "a");
+        old.retired_parts = vec!["p/a.parquet".into()];
+        let err = parse_commit(&serde_json::to_vec(&old).unwrap()).unwrap_err();
+        assert!(err.contains("cannot retire parts"), "{err}");
+        let mut newer = commit("0001", "a");
+        newer.version = RETIRING_COMMIT_VERSION + 1;
+        let err = parse_commit(&serde_json::to_vec(&newer).unwrap()).unwrap_err();
+        assert!(err.contains("version 3 is not supported"), "{err}");
     }
 }

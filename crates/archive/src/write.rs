@@ -195,6 +195,29 @@ impl PartitionKey {
         }
     }
 
+    /// The partition of a directory written by [`PartitionKey::dir`].
+    pub fn from_dir(dir: &str) -> Option<PartitionKey> {
+        let mut levels = dir.split('/');
+        let mut level = |name: &str| {
+            levels
+                .next()
+                .and_then(|l| l.strip_prefix(name))
+                .and_then(|l| l.strip_prefix('='))
+                .map(str::to_string)
+        };
+        let account = level("account")?;
+        let region = level("region")?;
+        let year = level("year")?.parse().ok()?;
+        let month = level("month").map_or(Some(0), |m| m.parse().ok())?;
+        let day = level("day").map_or(Some(0), |d| d.parse().ok())?;
+        let key = PartitionKey {
+            account,
+            region,
+            period: (year, month, day),
+        };
+        (key.dir() == dir).then_some(key)
+    }
+
     /// The partition's directory relative to the archive root (Hive style).
     pub fn dir(&self) -> String {
         let (year, month, day) = self.period;
@@ -277,9 +300,9 @@ enum Failure {
 }
 
 /// A decoded file waiting in the part buffer.
-struct Pending {
-    source: SourceFile,
-    decoded: DecodedFile,
+pub(crate) struct Pending {
+    pub(crate) source: SourceFile,
+    pub(crate) decoded: DecodedFile,
 }
 
 /// Unique ids for this writer's commits and parts: time, process and a counter, so
@@ -429,7 +452,6 @@ pub fn archive(
     progress: &dyn Progress,
 ) -> Result<RunReport, ArchiveError> {
     let started = Instant::now();
-    let properties = Arc::new(options.writer_properties()?);
     std::fs::create_dir_all(root).map_err(|e| ArchiveError::io(root, e))?;
     let manifest = Manifest::load(root)?;
     let plan = plan_from(&manifest, files, options);
@@ -439,14 +461,7 @@ pub fn archive(
         digests,
         mut report,
     } = plan;
-    let mut writer = Writer {
-        root,
-        options,
-        properties,
-        ids: Ids::new(),
-        report: &mut report,
-        progress,
-    };
+    let mut writer = Writer::try_new(root, options, &mut report, progress)?;
     for (partition, files) in partitions {
         writer.partition(&partition, &files)?;
     }
@@ -455,7 +470,7 @@ pub fn archive(
     Ok(report)
 }
 
-struct Writer<'a> {
+pub(crate) struct Writer<'a> {
     root: &'a Path,
     options: &'a WriteOptions,
     properties: Arc<WriterProperties>,
@@ -464,7 +479,23 @@ struct Writer<'a> {
     progress: &'a dyn Progress,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    pub(crate) fn try_new(
+        root: &'a Path,
+        options: &'a WriteOptions,
+        report: &'a mut RunReport,
+        progress: &'a dyn Progress,
+    ) -> Result<Self, ArchiveError> {
+        Ok(Writer {
+            root,
+            options,
+            properties: Arc::new(options.writer_properties()?),
+            ids: Ids::new(),
+            report,
+            progress,
+        })
+    }
+
     fn partition(
         &mut self,
         partition: &PartitionKey,
@@ -578,7 +609,7 @@ impl Writer<'_> {
     /// [`ORPHAN_GRACE`]: leftovers of a run that crashed between writing a part and
     /// committing it. The grace period and a fresh read of the commits keep this from
     /// touching a part that a concurrent writer is still writing or committing.
-    fn remove_orphans(&self, partition: &PartitionKey) -> Result<(), ArchiveError> {
+    pub(crate) fn remove_orphans(&self, partition: &PartitionKey) -> Result<(), ArchiveError> {
         let dir = self.root.join(partition.dir());
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(());
@@ -645,26 +676,30 @@ impl Writer<'_> {
     }
 
     fn commit(&mut self, parts: Vec<PartEntry>, files: Vec<FileEntry>) -> Result<(), ArchiveError> {
-        self.write_commit(parts, files, Vec::new(), Vec::new())
+        let commit = Commit {
+            parts,
+            files,
+            ..self.new_commit()
+        };
+        self.write_commit(commit)
     }
 
-    fn write_commit(
-        &mut self,
-        parts: Vec<PartEntry>,
-        files: Vec<FileEntry>,
-        digests: Vec<DigestEntry>,
-        public_keys: Vec<StoredPublicKey>,
-    ) -> Result<(), ArchiveError> {
-        let commit = Commit {
+    /// An empty commit with a fresh id.
+    pub(crate) fn new_commit(&mut self) -> Commit {
+        Commit {
             format: COMMIT_FORMAT.into(),
             version: COMMIT_VERSION,
             id: self.ids.next(),
             writer: format!("trailpack {}", env!("CARGO_PKG_VERSION")),
-            parts,
-            files,
-            digests,
-            public_keys,
-        };
+            parts: Vec::new(),
+            files: Vec::new(),
+            digests: Vec::new(),
+            public_keys: Vec::new(),
+            retired_parts: Vec::new(),
+        }
+    }
+
+    pub(crate) fn write_commit(&mut self, commit: Commit) -> Result<(), ArchiveError> {
         write_commit(self.root, &commit)?;
         self.report.commits += 1;
         Ok(())
@@ -699,7 +734,12 @@ impl Writer<'_> {
             return Ok(());
         }
         self.report.digests_archived += entries.len() as u64;
-        self.write_commit(Vec::new(), Vec::new(), entries, keys)
+        let commit = Commit {
+            digests: entries,
+            public_keys: keys,
+            ..self.new_commit()
+        };
+        self.write_commit(commit)
     }
 
     fn store_digest_wave(
@@ -751,14 +791,26 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Sort the buffered records by event time, build and prove row groups, write
-    /// the part durably, then commit it with its files.
+    /// Write a part of `files` durably, then commit it with them and `entries`.
     fn write_part(
         &mut self,
         partition: &PartitionKey,
         files: Vec<Pending>,
         mut entries: Vec<FileEntry>,
     ) -> Result<(), ArchiveError> {
+        let (part, archived) = self.build_part(partition, &files)?;
+        entries.extend(archived);
+        self.commit(vec![part], entries)
+    }
+
+    /// Sort the records of `files` by event time, build and prove row groups, and
+    /// write the part durably; return it and its files' entries, uncommitted.
+    pub(crate) fn build_part(
+        &mut self,
+        partition: &PartitionKey,
+        files: &[Pending],
+    ) -> Result<(PartEntry, Vec<FileEntry>), ArchiveError> {
+        let mut entries = Vec::with_capacity(files.len());
         let mut order: Vec<(Option<i64>, u32, u32)> = Vec::new();
         for (file_index, pending) in files.iter().enumerate() {
             for (record_index, record) in pending.decoded.records.iter().enumerate() {
@@ -798,7 +850,7 @@ impl Writer<'_> {
         for wave in order.chunks(wave_rows) {
             let batches: Vec<Result<RowGroup, ArchiveError>> = wave
                 .par_chunks(row_group_rows)
-                .map(|rows| build_row_group(&files, rows))
+                .map(|rows| build_row_group(files, rows))
                 .collect();
             for (batch_rows, built) in wave.chunks(row_group_rows).zip(batches) {
                 let RowGroup {
@@ -863,7 +915,7 @@ impl Writer<'_> {
         self.report.fallback_records += fallback_rows;
         self.report.bytes_out += bytes;
         self.report.parts_written += 1;
-        self.commit(vec![part], entries)
+        Ok((part, entries))
     }
 }
 
@@ -965,4 +1017,45 @@ fn archived_entry(
         reason: None,
         quarantine_path: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_directories_parse_back() {
+        let time: UtcTime = "2021-03-04T05:06:07Z".parse().unwrap();
+        for partitioning in [Partitioning::Year, Partitioning::Month, Partitioning::Day] {
+            let key = PartitionKey::new("111122223333", "eu-west-1", time, partitioning);
+            assert_eq!(PartitionKey::from_dir(&key.dir()), Some(key));
+        }
+        for bad in [
+            "",
+            "account=1/region=r",
+            "account=1/region=r/year=x",
+            "region=r/account=1/year=2021",
+            "account=1/region=r/year=2021/month=3",
+        ] {
+            assert_eq!(PartitionKey::from_dir(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn shards_split_partitions_disjointly() {
+        let time: UtcTime = "2021-03-04T05:06:07Z".parse().unwrap();
+        let shards: Vec<Shard> = (0..4).map(|k| Shard::try_new(k, 4).unwrap()).collect();
+        for region in [
+            "us-east-1",
+            "eu-west-1",
+            "ap-southeast-2",
+            "sa-east-1",
+            "us-west-2",
+        ] {
+            let key = PartitionKey::new("111122223333", region, time, Partitioning::Month);
+            assert_eq!(shards.iter().filter(|s| s.owns(&key)).count(), 1);
+        }
+        assert!(Shard::try_new(4, 4).is_err());
+        assert!(Shard::try_new(0, 0).is_err());
+    }
 }
