@@ -153,6 +153,11 @@ pub struct QueryArgs {
     /// Print only the number of matching events.
     #[arg(long)]
     pub count: bool,
+    /// Hide duplicates: show only the first record (in event-time order) of each
+    /// (eventID, recipientAccountId), as CloudTrail redelivery and overlapping
+    /// trails repeat them. The archive keeps every copy.
+    #[arg(long)]
+    pub dedup: bool,
     /// Print, on stderr, what each level of pruning skipped and the bytes read.
     #[arg(long)]
     pub explain: bool,

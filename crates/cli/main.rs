@@ -122,6 +122,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
         },
     };
     let s3_options = args.s3.options();
+    let listing_started = std::time::Instant::now();
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     let mut signature_files = Vec::new();
@@ -136,6 +137,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
         skipped.extend(listing.skipped);
         signature_files.extend(listing.signatures);
     }
+    let list_seconds = listing_started.elapsed().as_secs_f64();
     for skip in &skipped {
         eprintln!("trailpack: {}: skipped: {}", skip.location, skip.reason);
     }
@@ -153,6 +155,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     let sources = args.delete_sources.then(|| files.clone());
     let mut report = trailpack_archive::archive(&args.to, files, &options, &inputs, &progress)?;
     progress.finish();
+    report.stages.list = list_seconds;
     report.files_skipped = skipped.len() as u64;
     report.skipped = skipped
         .iter()
@@ -161,12 +164,14 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
             reason: s.reason.clone(),
         })
         .collect();
+    let delete_started = std::time::Instant::now();
     let deleted = match &sources {
         Some(sources) => Some(trailpack_archive::delete_sources(
             &args.to, sources, &options, &progress,
         )?),
         None => None,
     };
+    report.stages.verify_delete = delete_started.elapsed().as_secs_f64();
     if let Some(path) = &args.report {
         let mut json = serde_json::to_value(&report)?;
         if let Some(deleted) = &deleted {
@@ -287,6 +292,23 @@ fn print_run(report: &RunReport) -> std::io::Result<()> {
         report.files_unreadable,
         report.fallback_records,
         report.fallback_files
+    )?;
+    writeln!(
+        out,
+        "  {} duplicate records (same eventID and recipientAccountId as an earlier record of this run; all kept)",
+        report.duplicate_records
+    )?;
+    let stages = &report.stages;
+    writeln!(
+        out,
+        "  seconds: list {:.2}, read wait {:.2}, decode {:.2}, normalise {:.2}, encode {:.2}, commit {:.2}, digests {:.2}",
+        stages.list,
+        stages.read_wait,
+        stages.decode,
+        stages.normalise,
+        stages.encode,
+        stages.commit,
+        stages.digests
     )?;
     Ok(())
 }

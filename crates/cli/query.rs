@@ -13,7 +13,7 @@ fn micros(time: Option<UtcTime>) -> Option<i64> {
     time.and_then(|t| parse_event_time(&t.to_string()))
 }
 
-pub fn run(args: QueryArgs) -> anyhow::Result<u8> {
+pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
     crate::require_archive(&args.archive)?;
     if let Some(unknown) = args.columns.iter().find(|c| !is_column(c)) {
         // A usage error, like clap's own: exit 2.
@@ -22,21 +22,24 @@ pub fn run(args: QueryArgs) -> anyhow::Result<u8> {
     let filter = QueryFilter {
         from_us: micros(args.from),
         until_us: micros(args.until),
-        accounts: args.account,
-        regions: args.region,
-        event_sources: args.event_source,
-        event_names: args.event_name,
-        principals: args.principal,
-        access_keys: args.access_key,
-        source_ips: args.source_ip,
-        error_codes: args.error_code,
+        accounts: std::mem::take(&mut args.account),
+        regions: std::mem::take(&mut args.region),
+        event_sources: std::mem::take(&mut args.event_source),
+        event_names: std::mem::take(&mut args.event_name),
+        principals: std::mem::take(&mut args.principal),
+        access_keys: std::mem::take(&mut args.access_key),
+        source_ips: std::mem::take(&mut args.source_ip),
+        error_codes: std::mem::take(&mut args.error_code),
         errors_only: args.errors_only,
-        event_ids: args.event_id,
+        event_ids: std::mem::take(&mut args.event_id),
         read_only: args.read_only,
-        user_agents: args.user_agent,
+        user_agents: std::mem::take(&mut args.user_agent),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.dedup {
+        return print_deduplicated(&args, &filter, &mut out);
+    }
     if args.count {
         // Counting needs the filter columns only, not the records.
         let (count, explain) = trailpack_archive::count(&args.archive, &filter)?;
@@ -52,9 +55,55 @@ pub fn run(args: QueryArgs) -> anyhow::Result<u8> {
     if args.explain {
         print_explain(&explain);
     }
+    print_matches(&args, &matches, &mut out)
+}
+
+/// `--dedup`: the first record of each (eventID, recipientAccountId) in event-time
+/// order; records without an eventID are all kept.
+fn print_deduplicated(
+    args: &QueryArgs,
+    filter: &QueryFilter,
+    out: &mut impl Write,
+) -> anyhow::Result<u8> {
+    // The limit applies after duplicates are hidden.
+    let (matches, explain) = trailpack_archive::query(&args.archive, filter, None)?;
+    if args.explain {
+        print_explain(&explain);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<QueryMatch> = Vec::new();
+    for m in matches {
+        if args.limit.is_some_and(|limit| unique.len() >= limit) {
+            break;
+        }
+        let record: Value = serde_json::from_slice(&m.record).unwrap_or_default();
+        let first = match record["eventID"].as_str() {
+            Some(id) => seen.insert((
+                id.to_string(),
+                record["recipientAccountId"].as_str().map(str::to_string),
+            )),
+            None => true,
+        };
+        if first {
+            unique.push(m);
+        }
+    }
+    if args.count {
+        writeln!(out, "{}", unique.len())?;
+        out.flush()?;
+        return Ok(0);
+    }
+    print_matches(args, &unique, out)
+}
+
+fn print_matches(
+    args: &QueryArgs,
+    matches: &[QueryMatch],
+    out: &mut impl Write,
+) -> anyhow::Result<u8> {
     match args.format {
         QueryFormat::Jsonl => {
-            for m in &matches {
+            for m in matches {
                 out.write_all(&m.record)?;
                 out.write_all(b"\n")?;
             }
@@ -71,7 +120,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<u8> {
         }
         QueryFormat::Csv => {
             writeln!(out, "{}", args.columns.join(","))?;
-            for m in &matches {
+            for m in matches {
                 let cells: Vec<String> = cells(m, &args.columns)
                     .iter()
                     .map(|c| csv_quote(c))

@@ -366,3 +366,99 @@ fn malformed_filters_are_usage_errors() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn duplicate_deliveries_are_reported_kept_and_hidden_by_dedup() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    crate::generate(&trail, 40, 31);
+    // A redelivery (same records, a new file name) and an overlapping account
+    // trail (same file under the account's own AWSLogs/ layout).
+    let logs: Vec<_> = crate::files_under(&trail)
+        .into_iter()
+        .filter(|p| {
+            p.to_string_lossy().contains("/CloudTrail/")
+                && p.to_string_lossy().ends_with(".json.gz")
+        })
+        .collect();
+    let redelivered = &logs[0];
+    let name = redelivered
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let (stem, _) = name.rsplit_once('_').unwrap();
+    std::fs::copy(
+        redelivered,
+        redelivered.with_file_name(format!("{stem}_Redelivered00000.json.gz")),
+    )
+    .unwrap();
+    let overlapping = &logs[1];
+    let relative = overlapping
+        .strip_prefix(&trail)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let at = relative.find("AWSLogs/").unwrap();
+    let account_trail = dir
+        .path()
+        .join("account-trail")
+        .join(relative[at..].replace("o-abc123xyz0/", ""));
+    std::fs::create_dir_all(account_trail.parent().unwrap()).unwrap();
+    std::fs::copy(overlapping, &account_trail).unwrap();
+    let records_in = |path: &Path| {
+        let value: Value =
+            serde_json::from_slice(&crate::gunzip(&std::fs::read(path).unwrap())).unwrap();
+        value["Records"].as_array().unwrap().len() as u64
+    };
+    let duplicates = records_in(redelivered) + records_in(overlapping);
+    assert!(duplicates > 0);
+
+    let archive = dir.path().join("archive");
+    let report_path = dir.path().join("report.json");
+    let output = trailpack(&[
+        "archive",
+        path_str(&trail),
+        path_str(&dir.path().join("account-trail")),
+        "--to",
+        path_str(&archive),
+        "--report",
+        path_str(&report_path),
+        "-q",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let run = crate::report(&report_path);
+    assert_eq!(run["duplicate_records"].as_u64().unwrap(), duplicates);
+    assert!(!run["duplicate_examples"].as_array().unwrap().is_empty());
+    let count = |extra: &[&str]| -> u64 {
+        let mut args = vec!["query", path_str(&archive), "--count"];
+        args.extend_from_slice(extra);
+        text(&trailpack(&args).stdout).trim().parse().unwrap()
+    };
+    let total = count(&[]);
+    assert_eq!(total, run["records_out"].as_u64().unwrap());
+    assert_eq!(count(&["--dedup"]), total - duplicates);
+    // The printed records agree with the counts, and no (eventID, account) repeats.
+    let unique = run_query(&archive, &["--dedup"]);
+    assert_eq!(unique.len() as u64, total - duplicates);
+    let ids: std::collections::BTreeSet<(String, String)> = unique
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_str(r).unwrap();
+            (
+                v["eventID"].as_str().unwrap().to_string(),
+                v["recipientAccountId"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(ids.len(), unique.len());
+    assert_eq!(
+        run_query(&archive, &["--dedup", "--limit", "5"]),
+        unique[..5].to_vec()
+    );
+    // Every copy is still in the archive, exactly.
+    let restored = crate::restored(&archive, false);
+    let mut expected = crate::source_files(&trail);
+    expected.extend(crate::source_files(&dir.path().join("account-trail")));
+    assert_eq!(restored, expected);
+}

@@ -283,12 +283,73 @@ pub struct RunReport {
     pub parts_written: u64,
     /// Commits written.
     pub commits: u64,
+    /// Records whose (eventID, recipientAccountId) an earlier record of this run
+    /// had: CloudTrail's redelivery, or overlapping trails (organisation and
+    /// account). All are archived; `query --dedup` hides them.
+    pub duplicate_records: u64,
+    /// The first few duplicated events.
+    pub duplicate_examples: Vec<DuplicateEvent>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Where the wall time went.
+    pub stages: StageSeconds,
     /// Quarantined files with their reasons.
     pub quarantined: Vec<QuarantinedFile>,
     /// Skipped paths with their reasons (filled in by the caller).
     pub skipped: Vec<QuarantinedFile>,
+}
+
+/// An event delivered more than once.
+#[derive(Debug, Clone, Serialize)]
+pub struct DuplicateEvent {
+    /// `eventID`.
+    pub event_id: String,
+    /// `recipientAccountId` (empty when the record has none).
+    pub recipient_account_id: String,
+}
+
+/// How many duplicated events a run report lists by name.
+const DUPLICATE_EXAMPLES: usize = 20;
+
+/// Wall time of each stage of a run, as seen by the thread that drives it. Reading
+/// overlaps decoding, so `read` is only the time spent waiting for bytes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageSeconds {
+    /// Listing the sources (filled in by the caller).
+    pub list: f64,
+    /// Waiting for source bytes (disk or S3) not already prefetched.
+    pub read_wait: f64,
+    /// Gunzip, record spans and validation, in parallel.
+    pub decode: f64,
+    /// Normalising records into columns and proving each row group rebuilds.
+    pub normalise: f64,
+    /// Parquet encoding, compression and fsync of parts.
+    pub encode: f64,
+    /// Writing commits (and quarantined files).
+    pub commit: f64,
+    /// Storing digest files.
+    pub digests: f64,
+    /// Verifying and deleting sources (`--delete-sources`; filled in by the caller).
+    pub verify_delete: f64,
+}
+
+/// The identity of an event for duplicate detection, in 24 bytes: the eventID
+/// (a UUID, or 128 bits of the SHA-256 of other IDs) and the recipient account.
+fn event_identity(event_id: &str, account: &str) -> (u128, u64) {
+    let hashed = |text: &str, bytes: usize| {
+        sha256(text.as_bytes())[..bytes]
+            .iter()
+            .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
+    };
+    let uuid: String = event_id.chars().filter(|c| *c != '-').collect();
+    let id = match (event_id.len(), u128::from_str_radix(&uuid, 16)) {
+        (36, Ok(value)) if uuid.len() == 32 => value,
+        _ => hashed(event_id, 16),
+    };
+    let account = account
+        .parse::<u64>()
+        .unwrap_or_else(|_| hashed(account, 8) as u64);
+    (id, account)
 }
 
 /// Why a file did not decode.
@@ -465,12 +526,16 @@ pub fn archive(
     for (partition, files) in partitions {
         writer.partition(&partition, &files)?;
     }
+    let started_digests = Instant::now();
     writer.store_digests(&digests, integrity, &manifest)?;
+    report.stages.digests = started_digests.elapsed().as_secs_f64();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
 pub(crate) struct Writer<'a> {
+    /// Identities of the events written in this run, for duplicate detection.
+    events: HashSet<(u128, u64)>,
     root: &'a Path,
     options: &'a WriteOptions,
     properties: Arc<WriterProperties>,
@@ -487,6 +552,7 @@ impl<'a> Writer<'a> {
         progress: &'a dyn Progress,
     ) -> Result<Self, ArchiveError> {
         Ok(Writer {
+            events: HashSet::new(),
             root,
             options,
             properties: Arc::new(options.writer_properties()?),
@@ -519,11 +585,15 @@ impl<'a> Writer<'a> {
             rest = tail;
         }
         let decode_options = &self.options.decode;
+        let started = Instant::now();
         let mut fetched = waves.first().map(|wave| fetch_all(wave));
+        self.report.stages.read_wait += started.elapsed().as_secs_f64();
         for (index, wave) in waves.iter().enumerate() {
             let stored = fetched.take().unwrap_or_default();
             // Fetch the next wave while this one decodes: S3 latency (and disk
             // reads) overlap with the CPU work.
+            let started = Instant::now();
+            let mut decode_seconds = 0.0;
             let (decoded, next) = std::thread::scope(|scope| {
                 let next = waves
                     .get(index + 1)
@@ -545,8 +615,11 @@ impl<'a> Writer<'a> {
                         })
                     })
                     .collect();
+                decode_seconds = started.elapsed().as_secs_f64();
                 (decoded, next.map(|handle| handle.join()))
             });
+            self.report.stages.decode += decode_seconds;
+            self.report.stages.read_wait += started.elapsed().as_secs_f64() - decode_seconds;
             fetched = match next {
                 Some(Ok(next)) => Some(next),
                 Some(Err(panic)) => std::panic::resume_unwind(panic),
@@ -597,6 +670,37 @@ impl<'a> Writer<'a> {
             self.commit(Vec::new(), entries)?;
         }
         Ok(())
+    }
+
+    /// Count the rows of `batch` whose event this run has written before.
+    fn count_duplicates(&mut self, batch: &RecordBatch) {
+        let column = |name| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+        };
+        let (Some(ids), Some(accounts)) = (column("eventid"), column("recipientaccountid")) else {
+            return;
+        };
+        for row in 0..batch.num_rows() {
+            if ids.is_null(row) {
+                continue;
+            }
+            let account = if accounts.is_null(row) {
+                ""
+            } else {
+                accounts.value(row)
+            };
+            if !self.events.insert(event_identity(ids.value(row), account)) {
+                self.report.duplicate_records += 1;
+                if self.report.duplicate_examples.len() < DUPLICATE_EXAMPLES {
+                    self.report.duplicate_examples.push(DuplicateEvent {
+                        event_id: ids.value(row).to_string(),
+                        recipient_account_id: account.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     fn count_archived(&mut self, decoded: &DecodedFile) {
@@ -700,7 +804,9 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn write_commit(&mut self, commit: Commit) -> Result<(), ArchiveError> {
+        let started = Instant::now();
         write_commit(self.root, &commit)?;
+        self.report.stages.commit += started.elapsed().as_secs_f64();
         self.report.commits += 1;
         Ok(())
     }
@@ -848,10 +954,12 @@ impl<'a> Writer<'a> {
         let row_group_rows = self.options.row_group_rows.max(1);
         let wave_rows = row_group_rows * rayon::current_num_threads().max(1);
         for wave in order.chunks(wave_rows) {
+            let started = Instant::now();
             let batches: Vec<Result<RowGroup, ArchiveError>> = wave
                 .par_chunks(row_group_rows)
                 .map(|rows| build_row_group(files, rows))
                 .collect();
+            self.report.stages.normalise += started.elapsed().as_secs_f64();
             for (batch_rows, built) in wave.chunks(row_group_rows).zip(batches) {
                 let RowGroup {
                     batch,
@@ -862,11 +970,15 @@ impl<'a> Writer<'a> {
                     fallback_rows_per_file[batch_rows[row].1 as usize] += 1;
                 }
                 count_versions(&batch, &mut event_versions);
+                self.count_duplicates(&batch);
                 unknown_paths.extend(unknown);
+                let started = Instant::now();
                 writer.write(&batch).map_err(parquet_error)?;
                 writer.flush().map_err(parquet_error)?;
+                self.report.stages.encode += started.elapsed().as_secs_f64();
             }
         }
+        let started = Instant::now();
         let row_groups = writer.flushed_row_groups().len() as u64;
         let sink = writer.into_inner().map_err(parquet_error)?;
         let crc32 = sink.hasher.finalize();
@@ -880,6 +992,7 @@ impl<'a> Writer<'a> {
         temp.persist(&final_path)
             .map_err(|e| ArchiveError::io(&final_path, e.error))?;
         sync_dir(&dir)?;
+        self.report.stages.encode += started.elapsed().as_secs_f64();
 
         let fallback_rows: u64 = fallback_rows_per_file.iter().sum();
         for (pending, fallbacks) in files.iter().zip(&fallback_rows_per_file) {
