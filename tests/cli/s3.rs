@@ -175,14 +175,32 @@ fn an_s3_tree_archives_like_the_same_tree_on_disk() {
     );
     // The reconciliation report accounts for the time of each stage.
     let stage = |name: &str| run["stages"][name].as_f64().unwrap();
-    for name in ["list", "read_wait", "decode", "normalise", "encode", "commit"] {
+    for name in [
+        "list",
+        "read_wait",
+        "decode",
+        "normalise",
+        "encode",
+        "commit",
+    ] {
         assert!(stage(name) > 0.0, "{name}: {}", run["stages"]);
     }
-    let staged: f64 = ["read_wait", "decode", "normalise", "encode", "commit", "digests"]
-        .iter()
-        .map(|name| stage(name))
-        .sum();
-    assert!(staged <= run["seconds"].as_f64().unwrap() * 1.01, "{}", run["stages"]);
+    let staged: f64 = [
+        "read_wait",
+        "decode",
+        "normalise",
+        "encode",
+        "commit",
+        "digests",
+    ]
+    .iter()
+    .map(|name| stage(name))
+    .sum();
+    assert!(
+        staged <= run["seconds"].as_f64().unwrap() * 1.01,
+        "{}",
+        run["stages"]
+    );
     let archived = query_all(&from_s3);
     assert!(archived.lines().count() > 20_000);
     assert_eq!(archived, query_all(&from_disk));

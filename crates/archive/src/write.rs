@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
@@ -44,6 +45,11 @@ pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(600
 /// Rows per data page at most: small enough that a selective query reads a few
 /// pages of a row group through the page index, not whole column chunks.
 const DATA_PAGE_ROWS: usize = 4096;
+/// Waves fetched ahead of the one being decoded (each at most `wave_bytes`).
+const PREFETCH_WAVES: usize = 1;
+/// Files in one wave at most: small files make many requests, and smaller waves
+/// let reading run ahead in smaller steps.
+const WAVE_FILES: usize = 4096;
 /// Digest files read at once while storing them.
 const DIGEST_WAVE: usize = 1024;
 /// Columns with bloom filters: the usual needle lookups of an investigation.
@@ -366,6 +372,25 @@ pub(crate) struct Pending {
     pub(crate) decoded: DecodedFile,
 }
 
+/// Split `files` into waves of at most `wave_bytes` stored bytes (at least one
+/// file) and [`WAVE_FILES`] files: the unit of parallel reading and decoding.
+fn waves(files: &[SourceFile], wave_bytes: u64) -> Vec<&[SourceFile]> {
+    let mut waves = Vec::new();
+    let mut rest = files;
+    while !rest.is_empty() {
+        let mut end = 0;
+        let mut bytes = 0;
+        while end < rest.len() && end < WAVE_FILES && (end == 0 || bytes < wave_bytes) {
+            bytes += rest[end].size;
+            end += 1;
+        }
+        let (wave, tail) = rest.split_at(end);
+        waves.push(wave);
+        rest = tail;
+    }
+    waves
+}
+
 /// Unique ids for this writer's commits and parts: time, process and a counter, so
 /// that ids sort in commit order and concurrent writers never collide.
 struct Ids {
@@ -523,9 +548,29 @@ pub fn archive(
         mut report,
     } = plan;
     let mut writer = Writer::try_new(root, options, &mut report, progress)?;
-    for (partition, files) in partitions {
-        writer.partition(&partition, &files)?;
-    }
+    // One reader thread fetches waves of every partition in order, up to
+    // PREFETCH_WAVES ahead, so that reading (S3 latency above all) overlaps with
+    // decoding and writing, across partition boundaries too.
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH_WAVES);
+        let all_waves: Vec<&[SourceFile]> = partitions
+            .values()
+            .flat_map(|files| waves(files, options.wave_bytes))
+            .collect();
+        scope.spawn(move || {
+            for wave in all_waves {
+                if sender.send(fetch_all(wave)).is_err() {
+                    break;
+                }
+            }
+        });
+        let result = partitions
+            .iter()
+            .try_for_each(|(partition, files)| writer.partition(partition, files, &receiver));
+        // On an error the reader stops at its next wave.
+        drop(receiver);
+        result
+    })?;
     let started_digests = Instant::now();
     writer.store_digests(&digests, integrity, &manifest)?;
     report.stages.digests = started_digests.elapsed().as_secs_f64();
@@ -562,69 +607,42 @@ impl<'a> Writer<'a> {
         })
     }
 
+    /// Archive one partition's new `files`, whose bytes arrive wave by wave (see
+    /// [`waves`]) from `prefetched`.
     fn partition(
         &mut self,
         partition: &PartitionKey,
         files: &[SourceFile],
+        prefetched: &Receiver<Vec<std::io::Result<Fetched>>>,
     ) -> Result<(), ArchiveError> {
         self.remove_orphans(partition)?;
         let mut buffer: Vec<Pending> = Vec::new();
         let mut buffered_bytes = 0;
         let mut entries: Vec<FileEntry> = Vec::new();
-        let mut waves = Vec::new();
-        let mut rest = files;
-        while !rest.is_empty() {
-            let mut end = 0;
-            let mut wave_bytes = 0;
-            while end < rest.len() && (end == 0 || wave_bytes < self.options.wave_bytes) {
-                wave_bytes += rest[end].size;
-                end += 1;
-            }
-            let (wave, tail) = rest.split_at(end);
-            waves.push(wave);
-            rest = tail;
-        }
         let decode_options = &self.options.decode;
-        let started = Instant::now();
-        let mut fetched = waves.first().map(|wave| fetch_all(wave));
-        self.report.stages.read_wait += started.elapsed().as_secs_f64();
-        for (index, wave) in waves.iter().enumerate() {
-            let stored = fetched.take().unwrap_or_default();
-            // Fetch the next wave while this one decodes: S3 latency (and disk
-            // reads) overlap with the CPU work.
+        for wave in waves(files, self.options.wave_bytes) {
             let started = Instant::now();
-            let mut decode_seconds = 0.0;
-            let (decoded, next) = std::thread::scope(|scope| {
-                let next = waves
-                    .get(index + 1)
-                    .map(|wave| scope.spawn(move || fetch_all(wave)));
-                let decoded: Vec<_> = stored
-                    .into_par_iter()
-                    .zip(wave.par_iter())
-                    .map(|(stored, file)| {
-                        let stored = stored.map_err(Failure::Unreadable)?.bytes;
-                        let encoding = match file.name.compression {
-                            SourceCompression::Gzip => Encoding::Gzip,
-                            SourceCompression::None => Encoding::Plain,
-                        };
-                        decode_file(&stored, encoding, decode_options).map_err(|e| {
-                            Failure::Invalid {
-                                reason: e.to_string(),
-                                stored,
-                            }
-                        })
+            let stored = prefetched.recv().map_err(|_| {
+                ArchiveError::Options("the source reader stopped unexpectedly".into())
+            })?;
+            self.report.stages.read_wait += started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let decoded: Vec<_> = stored
+                .into_par_iter()
+                .zip(wave.par_iter())
+                .map(|(stored, file)| {
+                    let stored = stored.map_err(Failure::Unreadable)?.bytes;
+                    let encoding = match file.name.compression {
+                        SourceCompression::Gzip => Encoding::Gzip,
+                        SourceCompression::None => Encoding::Plain,
+                    };
+                    decode_file(&stored, encoding, decode_options).map_err(|e| Failure::Invalid {
+                        reason: e.to_string(),
+                        stored,
                     })
-                    .collect();
-                decode_seconds = started.elapsed().as_secs_f64();
-                (decoded, next.map(|handle| handle.join()))
-            });
-            self.report.stages.decode += decode_seconds;
-            self.report.stages.read_wait += started.elapsed().as_secs_f64() - decode_seconds;
-            fetched = match next {
-                Some(Ok(next)) => Some(next),
-                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => None,
-            };
+                })
+                .collect();
+            self.report.stages.decode += started.elapsed().as_secs_f64();
             for (file, result) in wave.iter().zip(decoded) {
                 self.report.bytes_in += file.size;
                 match result {
