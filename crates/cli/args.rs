@@ -317,6 +317,20 @@ pub struct ArchiveArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Largest uncompressed source file, in MiB: a larger one (a gzip bomb) is
+    /// quarantined once this much is inflated, so memory stays bounded.
+    #[arg(long, default_value_t = (trailpack_decode::DEFAULT_MAX_FILE_BYTES >> 20) as u32, value_name = "MIB",
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_file_mib: u32,
+    /// Largest record, in KiB (CloudTrail's own limit is 256 KB).
+    #[arg(long, default_value_t = (trailpack_decode::DEFAULT_MAX_RECORD_BYTES >> 10) as u32, value_name = "KIB",
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_record_kib: u32,
+    /// Deepest nesting of JSON objects and arrays, counting the file's own two
+    /// levels (at most 256, which bounds the stack).
+    #[arg(long, default_value_t = trailpack_decode::DEFAULT_MAX_DEPTH as u32, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(3..=256))]
+    pub max_depth: u32,
     /// Archive only shard K of N (K from 0 to N-1), split by partition, so that N
     /// processes write into one archive side by side (array jobs).
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]

@@ -108,6 +108,11 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     let mut options = WriteOptions::try_new(args.partition.into(), args.zstd_level)?;
     options.row_group_rows = args.row_group_rows;
     options.part_bytes = args.part_mib << 20;
+    options.decode = trailpack_decode::DecodeOptions {
+        max_file_bytes: (args.max_file_mib as usize) << 20,
+        max_record_bytes: (args.max_record_kib as usize) << 10,
+        max_depth: args.max_depth as usize,
+    };
     if let Some((index, count)) = args.shard {
         options.shard = Some(trailpack_archive::Shard::try_new(index, count)?);
     }
@@ -193,7 +198,10 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     }
     let deletion_problems = deleted.as_ref().is_some_and(|d| d.problems > 0);
     Ok(u8::from(
-        report.files_quarantined > 0 || report.files_unreadable > 0 || deletion_problems,
+        report.files_quarantined > 0
+            || report.files_unreadable > 0
+            || report.files_too_large > 0
+            || deletion_problems,
     ))
 }
 
@@ -287,9 +295,10 @@ fn print_run(report: &RunReport) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "  {} files quarantined, {} unreadable; {} records in {} files stored whole (fallback)",
+        "  {} files quarantined, {} unreadable, {} too large to read; {} records in {} files stored whole (fallback)",
         report.files_quarantined,
         report.files_unreadable,
+        report.files_too_large,
         report.fallback_records,
         report.fallback_files
     )?;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod integrity;
 mod lifecycle;
+mod limits;
 mod query;
 mod s3;
 mod scale;

@@ -271,6 +271,9 @@ pub struct RunReport {
     pub files_quarantined: u64,
     /// Files that could not be read; not recorded, so the next run tries again.
     pub files_unreadable: u64,
+    /// Files whose stored size is over the file size limit: not read (that would
+    /// take their size in memory), not recorded, left in place.
+    pub files_too_large: u64,
     /// Records read from archived files.
     pub records_in: u64,
     /// Rows written to parts.
@@ -452,6 +455,8 @@ pub struct Plan {
     pub partitions: BTreeMap<PartitionKey, Vec<SourceFile>>,
     /// New digest files.
     pub digests: Vec<SourceFile>,
+    /// Files over the size limit, left unread.
+    pub too_large: Vec<SourceFile>,
     /// The counts known before anything is read.
     pub report: RunReport,
 }
@@ -511,7 +516,10 @@ fn plan_from(manifest: &Manifest, files: Vec<SourceFile>, options: &WriteOptions
             continue;
         };
         report.files_listed += 1;
-        if file.name.kind == FileKind::Digest {
+        if file.size > options.decode.max_file_bytes as u64 {
+            report.files_too_large += 1;
+            plan.too_large.push(file);
+        } else if file.name.kind == FileKind::Digest {
             report.digest_files += 1;
             if manifest.digest(&file.key).is_none() {
                 plan.digests.push(file);
@@ -545,8 +553,15 @@ pub fn archive(
     let Plan {
         partitions,
         digests,
+        too_large,
         mut report,
     } = plan;
+    for file in &too_large {
+        progress.warn(&format!(
+            "{}: not read: {} bytes stored, over the {} byte file limit (left in place)",
+            file.location, file.size, options.decode.max_file_bytes
+        ));
+    }
     let mut writer = Writer::try_new(root, options, &mut report, progress)?;
     // One reader thread fetches waves of every partition in order, up to
     // PREFETCH_WAVES ahead, so that reading (S3 latency above all) overlaps with
