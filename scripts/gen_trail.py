@@ -944,8 +944,14 @@ def make_record(c, vi, api, ident):
     return rec
 
 
+RECORDS_PER_FILE = None
+
+
 def records_count(r):
-    """Skewed records-per-file: ~45% tiny (1-3), most 5-40, ~1% large (200-1500)."""
+    """Skewed records-per-file: ~45% tiny (1-3), most 5-40, ~1% large (200-1500);
+    with --records-per-file, that many give or take 10%."""
+    if RECORDS_PER_FILE:
+        return max(1, int(RECORDS_PER_FILE * (0.9 + 0.2 * r.random())))
     x = r.random()
     if x < 0.45:
         return r.randint(1, 3)
@@ -1030,6 +1036,8 @@ def main(argv=None):
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--org", default=None, help="org id, e.g. o-abc123xyz0 (org trail layout)")
     ap.add_argument("--mean-records", type=float, default=15.0)
+    ap.add_argument("--records-per-file", type=int, default=None,
+                    help="every file holds about this many records (large-file trees)")
     ap.add_argument("--digests", action="store_true")
     ap.add_argument("--plain-json-fraction", type=float, default=0.0)
     ap.add_argument("--extras", action="store_true")
@@ -1049,6 +1057,8 @@ def main(argv=None):
         ap.error("--files must be >= 0 and --days >= 1")
     start = int(dt.datetime.strptime(args.start, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc).timestamp())
     tune_counts(args.mean_records)
+    global RECORDS_PER_FILE
+    RECORDS_PER_FILE = args.records_per_file
 
     r = random.Random(args.seed)
     out = args.out

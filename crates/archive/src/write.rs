@@ -10,7 +10,7 @@ use std::time::Instant;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding as ParquetEncoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -52,6 +52,20 @@ const PREFETCH_WAVES: usize = 1;
 const WAVE_FILES: usize = 4096;
 /// Digest files read at once while storing them.
 const DIGEST_WAVE: usize = 1024;
+/// Timestamp columns stored delta-encoded.
+const DELTA_COLUMNS: [&str; 1] = ["eventtime"];
+/// Columns of unique IDs, stored without a dictionary.
+const UNIQUE_COLUMNS: [&str; 3] = ["eventid", "requestid", "sharedeventid"];
+/// Columns of JSON text (Athena's strings), compressed at [`JSON_TEXT_ZSTD_LEVEL`]
+/// at least.
+const JSON_TEXT_COLUMNS: [&str; 4] = [
+    "requestparameters",
+    "responseelements",
+    "additionaleventdata",
+    "serviceeventdetails",
+];
+/// zstd level of the JSON-text columns, unless `zstd_level` is higher.
+const JSON_TEXT_ZSTD_LEVEL: i32 = 6;
 /// Columns with bloom filters: the usual needle lookups of an investigation.
 pub const BLOOM_FILTER_COLUMNS: [&str; 4] = [
     "eventid",
@@ -165,6 +179,30 @@ impl WriteOptions {
                 "trailpack.schema.version".to_string(),
                 SCHEMA_VERSION.to_string(),
             )]));
+        // Rows are sorted by event time, so its deltas are small: delta encoding
+        // stores them in a few bits where dictionary or plain encoding takes 4-8
+        // bytes a row.
+        for column in DELTA_COLUMNS {
+            let path = ColumnPath::from(column.split('.').map(String::from).collect::<Vec<_>>());
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, ParquetEncoding::DELTA_BINARY_PACKED);
+        }
+        // Unique IDs never repeat: building a dictionary for them is wasted work.
+        for column in UNIQUE_COLUMNS {
+            builder =
+                builder.set_column_dictionary_enabled(ColumnPath::from(column.to_string()), false);
+        }
+        // The JSON-text columns hold most of the bytes and compress well at a
+        // higher level for little time (docs/BENCHMARKS.md).
+        let text_level = ZstdLevel::try_new(self.zstd_level.max(JSON_TEXT_ZSTD_LEVEL))
+            .map_err(|e| ArchiveError::Options(e.to_string()))?;
+        for column in JSON_TEXT_COLUMNS {
+            builder = builder.set_column_compression(
+                ColumnPath::from(column.to_string()),
+                Compression::ZSTD(text_level),
+            );
+        }
         for column in BLOOM_FILTER_COLUMNS {
             let path = ColumnPath::from(column.split('.').map(String::from).collect::<Vec<_>>());
             builder = builder
@@ -342,23 +380,27 @@ pub struct StageSeconds {
     pub verify_delete: f64,
 }
 
-/// The identity of an event for duplicate detection, in 24 bytes: the eventID
-/// (a UUID, or 128 bits of the SHA-256 of other IDs) and the recipient account.
-fn event_identity(event_id: &str, account: &str) -> (u128, u64) {
-    let hashed = |text: &str, bytes: usize| {
-        sha256(text.as_bytes())[..bytes]
+/// The identity of an event for duplicate detection, in 8 bytes: a 64-bit mix of
+/// the eventID (a UUID, or the SHA-256 of other IDs) and the recipient account.
+/// Eight bytes keep a run of millions of records in tens of MB; two different
+/// events collide with probability about n²/2⁶⁵ (10⁻⁷ for 3 million records),
+/// which would count one duplicate too many and hide nothing.
+fn event_identity(event_id: &str, account: &str) -> u64 {
+    let hashed = |text: &str| {
+        sha256(text.as_bytes())[..16]
             .iter()
             .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
     };
     let uuid: String = event_id.chars().filter(|c| *c != '-').collect();
     let id = match (event_id.len(), u128::from_str_radix(&uuid, 16)) {
         (36, Ok(value)) if uuid.len() == 32 => value,
-        _ => hashed(event_id, 16),
+        _ => hashed(event_id),
     };
     let account = account
         .parse::<u64>()
-        .unwrap_or_else(|_| hashed(account, 8) as u64);
-    (id, account)
+        .unwrap_or_else(|_| hashed(account) as u64);
+    (id as u64 ^ (id >> 64) as u64 ^ account.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_mul(0xff51_afd7_ed55_8ccd)
 }
 
 /// Why a file did not decode.
@@ -595,7 +637,7 @@ pub fn archive(
 
 pub(crate) struct Writer<'a> {
     /// Identities of the events written in this run, for duplicate detection.
-    events: HashSet<(u128, u64)>,
+    events: HashSet<u64>,
     root: &'a Path,
     options: &'a WriteOptions,
     properties: Arc<WriterProperties>,
