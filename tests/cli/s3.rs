@@ -185,22 +185,17 @@ fn an_s3_tree_archives_like_the_same_tree_on_disk() {
     ] {
         assert!(stage(name) > 0.0, "{name}: {}", run["stages"]);
     }
-    let staged: f64 = [
-        "read_wait",
-        "decode",
-        "normalise",
-        "encode",
-        "commit",
-        "digests",
-    ]
-    .iter()
-    .map(|name| stage(name))
-    .sum();
+    let staged: f64 = ["read_wait", "normalise", "encode", "commit", "digests"]
+        .iter()
+        .map(|name| stage(name))
+        .sum();
+    // Decoding runs on its own thread, overlapped; what the writer does adds up.
     assert!(
         staged <= run["seconds"].as_f64().unwrap() * 1.01,
         "{}",
         run["stages"]
     );
+    assert!(stage("decode") <= run["seconds"].as_f64().unwrap());
     let archived = query_all(&from_s3);
     assert!(archived.lines().count() > 20_000);
     assert_eq!(archived, query_all(&from_disk));

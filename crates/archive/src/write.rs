@@ -37,15 +37,21 @@ pub const DEFAULT_ROW_GROUP_ROWS: usize = trailpack_schema::DEFAULT_BATCH_ROWS;
 /// usual 8-15x compression this makes parts of tens of MB, well above the sizes
 /// that cold storage tiers and S3 lifecycle rules penalise.
 pub const DEFAULT_PART_BYTES: usize = 256 << 20;
-/// Default stored bytes read and decoded in one parallel wave.
-pub const DEFAULT_WAVE_BYTES: u64 = 32 << 20;
+/// Default stored bytes read and decoded in one parallel wave. Up to three waves
+/// are in flight (one being read, one decoded, one being buffered), each about
+/// five times this size once decoded; 8 MiB keeps that under 150 MB while a wave
+/// still holds hundreds of small files.
+pub const DEFAULT_WAVE_BYTES: u64 = 8 << 20;
 /// How old an uncommitted part or temporary file must be before a writer removes
 /// it as the leftover of a crash.
 pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Rows per data page at most: small enough that a selective query reads a few
 /// pages of a row group through the page index, not whole column chunks.
 const DATA_PAGE_ROWS: usize = 4096;
-/// Waves fetched ahead of the one being decoded (each at most `wave_bytes`).
+/// Rows normalised and proven as one batch (in parallel with others).
+const SUB_BATCH_ROWS: usize = 8192;
+/// Waves fetched ahead of the one being decoded, and decoded ahead of the one
+/// being buffered (each at most `wave_bytes`).
 const PREFETCH_WAVES: usize = 1;
 /// Files in one wave at most: small files make many requests, and smaller waves
 /// let reading run ahead in smaller steps.
@@ -364,13 +370,17 @@ const DUPLICATE_EXAMPLES: usize = 20;
 pub struct StageSeconds {
     /// Listing the sources (filled in by the caller).
     pub list: f64,
-    /// Waiting for source bytes (disk or S3) not already prefetched.
+    /// Waiting for source files to be read (disk or S3) and decoded: what the
+    /// reading and decoding threads, which run ahead, did not hide.
     pub read_wait: f64,
-    /// Gunzip, record spans and validation, in parallel.
+    /// Gunzip, record spans and validation, in parallel on their own thread,
+    /// overlapped with the stages below (so the stages can add up to more than
+    /// the wall time).
     pub decode: f64,
-    /// Normalising records into columns and proving each row group rebuilds.
+    /// Normalising records into columns and proving each row rebuilds, with the
+    /// Parquet encoding of the previous rows overlapped.
     pub normalise: f64,
-    /// Parquet encoding, compression and fsync of parts.
+    /// Parquet encoding not overlapped with normalising: closing and fsync of parts.
     pub encode: f64,
     /// Writing commits (and quarantined files).
     pub commit: f64,
@@ -415,6 +425,40 @@ enum Failure {
 pub(crate) struct Pending {
     pub(crate) source: SourceFile,
     pub(crate) decoded: DecodedFile,
+}
+
+/// One wave's decoded files, in order, and the time decoding took.
+struct DecodedWave {
+    results: Vec<Result<DecodedFile, Failure>>,
+    seconds: f64,
+}
+
+/// Decode a wave's fetched bytes in parallel.
+fn decode_wave(
+    wave: &[SourceFile],
+    stored: Vec<std::io::Result<Fetched>>,
+    limits: &DecodeOptions,
+) -> DecodedWave {
+    let started = Instant::now();
+    let results = stored
+        .into_par_iter()
+        .zip(wave.par_iter())
+        .map(|(stored, file)| {
+            let stored = stored.map_err(Failure::Unreadable)?.bytes;
+            let encoding = match file.name.compression {
+                SourceCompression::Gzip => Encoding::Gzip,
+                SourceCompression::None => Encoding::Plain,
+            };
+            decode_file(&stored, encoding, limits).map_err(|e| Failure::Invalid {
+                reason: e.to_string(),
+                stored,
+            })
+        })
+        .collect();
+    DecodedWave {
+        results,
+        seconds: started.elapsed().as_secs_f64(),
+    }
 }
 
 /// Split `files` into waves of at most `wave_bytes` stored bytes (at least one
@@ -609,23 +653,35 @@ pub fn archive(
     // PREFETCH_WAVES ahead, so that reading (S3 latency above all) overlaps with
     // decoding and writing, across partition boundaries too.
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH_WAVES);
         let all_waves: Vec<&[SourceFile]> = partitions
             .values()
             .flat_map(|files| waves(files, options.wave_bytes))
             .collect();
+        let (fetched_sender, fetched) = std::sync::mpsc::sync_channel(PREFETCH_WAVES);
+        let (decoded_sender, decoded) = std::sync::mpsc::sync_channel(PREFETCH_WAVES);
+        let to_fetch = all_waves.clone();
         scope.spawn(move || {
-            for wave in all_waves {
-                if sender.send(fetch_all(wave)).is_err() {
+            for wave in to_fetch {
+                if fetched_sender.send(fetch_all(wave)).is_err() {
+                    break;
+                }
+            }
+        });
+        scope.spawn(move || {
+            for (wave, stored) in all_waves.into_iter().zip(fetched) {
+                if decoded_sender
+                    .send(decode_wave(wave, stored, &options.decode))
+                    .is_err()
+                {
                     break;
                 }
             }
         });
         let result = partitions
             .iter()
-            .try_for_each(|(partition, files)| writer.partition(partition, files, &receiver));
-        // On an error the reader stops at its next wave.
-        drop(receiver);
+            .try_for_each(|(partition, files)| writer.partition(partition, files, &decoded));
+        // On an error the reader and the decoder stop at their next wave.
+        drop(decoded);
         result
     })?;
     let started_digests = Instant::now();
@@ -664,43 +720,26 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// Archive one partition's new `files`, whose bytes arrive wave by wave (see
-    /// [`waves`]) from `prefetched`.
+    /// Archive one partition's new `files`, which arrive decoded wave by wave (see
+    /// [`waves`]) from `decoded_waves`.
     fn partition(
         &mut self,
         partition: &PartitionKey,
         files: &[SourceFile],
-        prefetched: &Receiver<Vec<std::io::Result<Fetched>>>,
+        decoded_waves: &Receiver<DecodedWave>,
     ) -> Result<(), ArchiveError> {
         self.remove_orphans(partition)?;
         let mut buffer: Vec<Pending> = Vec::new();
         let mut buffered_bytes = 0;
         let mut entries: Vec<FileEntry> = Vec::new();
-        let decode_options = &self.options.decode;
         for wave in waves(files, self.options.wave_bytes) {
             let started = Instant::now();
-            let stored = prefetched.recv().map_err(|_| {
+            let DecodedWave { results, seconds } = decoded_waves.recv().map_err(|_| {
                 ArchiveError::Options("the source reader stopped unexpectedly".into())
             })?;
             self.report.stages.read_wait += started.elapsed().as_secs_f64();
-            let started = Instant::now();
-            let decoded: Vec<_> = stored
-                .into_par_iter()
-                .zip(wave.par_iter())
-                .map(|(stored, file)| {
-                    let stored = stored.map_err(Failure::Unreadable)?.bytes;
-                    let encoding = match file.name.compression {
-                        SourceCompression::Gzip => Encoding::Gzip,
-                        SourceCompression::None => Encoding::Plain,
-                    };
-                    decode_file(&stored, encoding, decode_options).map_err(|e| Failure::Invalid {
-                        reason: e.to_string(),
-                        stored,
-                    })
-                })
-                .collect();
-            self.report.stages.decode += started.elapsed().as_secs_f64();
-            for (file, result) in wave.iter().zip(decoded) {
+            self.report.stages.decode += seconds;
+            for (file, result) in wave.iter().zip(results) {
                 self.report.bytes_in += file.size;
                 match result {
                     Ok(decoded) => {
@@ -992,7 +1031,7 @@ impl<'a> Writer<'a> {
         files: &[Pending],
     ) -> Result<(PartEntry, Vec<FileEntry>), ArchiveError> {
         let mut entries = Vec::with_capacity(files.len());
-        let mut order: Vec<(Option<i64>, u32, u32)> = Vec::new();
+        let mut order: Vec<SortedRow> = Vec::new();
         for (file_index, pending) in files.iter().enumerate() {
             for (record_index, record) in pending.decoded.records.iter().enumerate() {
                 order.push((record.event_time, file_index as u32, record_index as u32));
@@ -1026,34 +1065,49 @@ impl<'a> Writer<'a> {
         let mut fallback_rows_per_file = vec![0u64; files.len()];
         let mut event_versions: BTreeMap<String, u64> = BTreeMap::new();
         let mut unknown_paths = BTreeSet::new();
+        // Rows are normalised and proven in sub-batches, in parallel, while the
+        // previous wave's sub-batches are encoded: a part smaller than one row
+        // group still uses every core, and encoding overlaps with normalising.
+        // The writer cuts row groups at `row_group_rows`.
         let row_group_rows = self.options.row_group_rows.max(1);
-        let wave_rows = row_group_rows * rayon::current_num_threads().max(1);
-        for wave in order.chunks(wave_rows) {
+        let sub_rows = SUB_BATCH_ROWS.min(row_group_rows);
+        let mut built: Vec<(&[SortedRow], RowGroup)> = Vec::new();
+        let mut waves = order.chunks(row_group_rows).peekable();
+        while !built.is_empty() || waves.peek().is_some() {
+            let wave = waves.next().unwrap_or_default();
+            let to_write = std::mem::take(&mut built);
             let started = Instant::now();
-            let batches: Vec<Result<RowGroup, ArchiveError>> = wave
-                .par_chunks(row_group_rows)
-                .map(|rows| build_row_group(files, rows))
-                .collect();
+            let (written, next) = rayon::join(
+                || -> Result<(), ArchiveError> {
+                    for (batch_rows, row_group) in to_write {
+                        let RowGroup {
+                            batch,
+                            fallbacks,
+                            unknown,
+                        } = row_group;
+                        for row in fallbacks {
+                            fallback_rows_per_file[batch_rows[row].1 as usize] += 1;
+                        }
+                        count_versions(&batch, &mut event_versions);
+                        self.count_duplicates(&batch);
+                        unknown_paths.extend(unknown);
+                        writer.write(&batch).map_err(parquet_error)?;
+                    }
+                    Ok(())
+                },
+                || {
+                    wave.par_chunks(sub_rows)
+                        .map(|rows| build_row_group(files, rows).map(|group| (rows, group)))
+                        .collect::<Result<Vec<_>, ArchiveError>>()
+                },
+            );
             self.report.stages.normalise += started.elapsed().as_secs_f64();
-            for (batch_rows, built) in wave.chunks(row_group_rows).zip(batches) {
-                let RowGroup {
-                    batch,
-                    fallbacks,
-                    unknown,
-                } = built?;
-                for row in fallbacks {
-                    fallback_rows_per_file[batch_rows[row].1 as usize] += 1;
-                }
-                count_versions(&batch, &mut event_versions);
-                self.count_duplicates(&batch);
-                unknown_paths.extend(unknown);
-                let started = Instant::now();
-                writer.write(&batch).map_err(parquet_error)?;
-                writer.flush().map_err(parquet_error)?;
-                self.report.stages.encode += started.elapsed().as_secs_f64();
-            }
+            written?;
+            built = next?;
         }
         let started = Instant::now();
+        // The last row group is still open.
+        writer.flush().map_err(parquet_error)?;
         let row_groups = writer.flushed_row_groups().len() as u64;
         let sink = writer.into_inner().map_err(parquet_error)?;
         let crc32 = sink.hasher.finalize();
@@ -1107,6 +1161,9 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// A record in part order: event time, file index and record index.
+type SortedRow = (Option<i64>, u32, u32);
+
 /// A proven row group: the batch, its rows stored whole, and unknown member paths.
 struct RowGroup {
     batch: RecordBatch,
@@ -1115,10 +1172,7 @@ struct RowGroup {
 }
 
 /// Normalise one row group's records (in sorted order) and prove the batch.
-fn build_row_group(
-    files: &[Pending],
-    rows: &[(Option<i64>, u32, u32)],
-) -> Result<RowGroup, ArchiveError> {
+fn build_row_group(files: &[Pending], rows: &[SortedRow]) -> Result<RowGroup, ArchiveError> {
     let mut builder = BatchBuilder::new();
     let mut originals = Vec::with_capacity(rows.len());
     for &(_, file, record) in rows {

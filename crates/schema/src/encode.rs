@@ -61,13 +61,46 @@ impl Style {
         }
     }
 
+    /// How many leading bytes of `bytes` need no escape in this style: eight at a
+    /// time while no lane needs one, then byte by byte.
+    fn plain_len(self, bytes: &[u8]) -> usize {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        // High bit set in the lanes below `n` (exact for n <= 0x80).
+        let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+        let equal = |x: u64, b: u8| below(x ^ (ONES * u64::from(b)), 1);
+        let mut at = 0;
+        while let Some(chunk) = bytes.get(at..at + 8) {
+            let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let mut special = below(x, 0x20) | equal(x, b'"') | equal(x, b'\\');
+            if self.escape_slash {
+                special |= equal(x, b'/');
+            }
+            if self.escape_html {
+                special |= equal(x, b'<')
+                    | equal(x, b'>')
+                    | equal(x, b'&')
+                    | equal(x, b'=')
+                    | equal(x, b'\'');
+            }
+            if special != 0 {
+                break;
+            }
+            at += 8;
+        }
+        at + bytes[at..]
+            .iter()
+            .position(|&b| self.escapes(b))
+            .unwrap_or(bytes.len() - at)
+    }
+
     /// Whether `token` (a JSON string token with quotes) is the canonical spelling
     /// of `value` in this style.
     pub fn is_canonical(self, value: &str, token: &str, scratch: &mut Vec<u8>) -> bool {
         let inner = &token.as_bytes()[1..token.len() - 1];
         if !inner.contains(&b'\\') {
             // No escapes: canonical unless some byte should have been escaped.
-            return !inner.iter().any(|&b| self.escapes(b));
+            return self.plain_len(inner) == inner.len();
         }
         scratch.clear();
         self.write_string(value, scratch);
@@ -80,12 +113,14 @@ impl Style {
         out.push(b'"');
         let bytes = value.as_bytes();
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if !self.escapes(b) {
-                continue;
-            }
-            out.extend_from_slice(&bytes[start..i]);
-            start = i + 1;
+        loop {
+            let plain = self.plain_len(&bytes[start..]);
+            out.extend_from_slice(&bytes[start..start + plain]);
+            start += plain;
+            let Some(&b) = bytes.get(start) else {
+                break;
+            };
+            start += 1;
             match b {
                 b'"' => out.extend_from_slice(b"\\\""),
                 b'\\' => out.extend_from_slice(b"\\\\"),
@@ -105,7 +140,6 @@ impl Style {
                 ]),
             }
         }
-        out.extend_from_slice(&bytes[start..]);
         out.push(b'"');
     }
 }
@@ -135,6 +169,29 @@ mod tests {
             assert_eq!(Style::from_byte(byte).unwrap().to_byte(), byte);
         }
         assert_eq!(Style::from_byte(b'4'), None);
+    }
+
+    #[test]
+    fn the_eight_byte_path_finds_every_escape_at_every_offset() {
+        for bits in 0..4u8 {
+            let style = Style::from_byte(b'0' + bits).unwrap();
+            for special in [
+                '"', '\\', '/', '<', '>', '&', '=', '\'', '\n', '\u{0}', '\u{1f}', 'é', '~',
+            ] {
+                for offset in 0..20 {
+                    let value = format!("{}{special}{}", "x".repeat(offset), "y".repeat(9));
+                    let expected = value
+                        .bytes()
+                        .position(|b| style.escapes(b))
+                        .unwrap_or(value.len());
+                    assert_eq!(
+                        style.plain_len(value.as_bytes()),
+                        expected,
+                        "{style:?} {value:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
