@@ -256,6 +256,17 @@ fn part_files(archive: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Archive `trail` into `archive` once per cut-off, as nightly jobs would (`None`:
+/// everything).
+fn nightly_runs(trail: &Path, archive: &Path, cutoffs: &[Option<&str>]) {
+    for until in cutoffs {
+        let mut args = vec!["archive", path_str(trail), "--to", path_str(archive), "-q"];
+        args.extend(until.iter().flat_map(|until| ["--until", until]));
+        let output = trailpack(&args);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+}
+
 #[test]
 fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -264,32 +275,18 @@ fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
     let archive = dir.path().join("archive");
     // Nightly runs: one per six hours of deliveries, so each partition gets
     // several small parts.
-    for until in [
-        "2021-01-01T06:00Z",
-        "2021-01-01T12:00Z",
-        "2021-01-01T18:00Z",
-        "2021-01-02T06:00Z",
-        "2021-01-02T18:00Z",
-    ] {
-        let output = trailpack(&[
-            "archive",
-            path_str(&trail),
-            "--to",
-            path_str(&archive),
-            "--until",
-            until,
-            "-q",
-        ]);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    }
-    let output = trailpack(&[
-        "archive",
-        path_str(&trail),
-        "--to",
-        path_str(&archive),
-        "-q",
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    nightly_runs(
+        &trail,
+        &archive,
+        &[
+            Some("2021-01-01T06:00Z"),
+            Some("2021-01-01T12:00Z"),
+            Some("2021-01-01T18:00Z"),
+            Some("2021-01-02T06:00Z"),
+            Some("2021-01-02T18:00Z"),
+            None,
+        ],
+    );
     let query_all = || text(&trailpack(&["query", path_str(&archive), "--format", "jsonl"]).stdout);
     let before_query = query_all();
     let before_parts = part_files(&archive);
@@ -353,22 +350,15 @@ fn retired_parts_left_by_a_crash_are_never_read_and_compactions_exclude_each_oth
     let trail = dir.path().join("trail");
     generate(&trail, 60, 25);
     let archive = dir.path().join("archive");
-    for until in [
-        "2021-01-01T12:00Z",
-        "2021-01-02T12:00Z",
-        "2021-01-04T00:00Z",
-    ] {
-        let output = trailpack(&[
-            "archive",
-            path_str(&trail),
-            "--to",
-            path_str(&archive),
-            "--until",
-            until,
-            "-q",
-        ]);
-        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    }
+    nightly_runs(
+        &trail,
+        &archive,
+        &[
+            Some("2021-01-01T12:00Z"),
+            Some("2021-01-02T12:00Z"),
+            Some("2021-01-04T00:00Z"),
+        ],
+    );
     let query_all = || text(&trailpack(&["query", path_str(&archive), "--format", "jsonl"]).stdout);
     let before = query_all();
     let saved = dir.path().join("saved");

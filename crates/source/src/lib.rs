@@ -327,17 +327,22 @@ impl SourceFile {
     }
 }
 
-/// Read the stored bytes of `files`, in order: local files in parallel on the
-/// rayon pool, S3 objects with bounded concurrent GETs.
-pub fn fetch_all(files: &[SourceFile]) -> Vec<std::io::Result<Fetched>> {
-    use rayon::prelude::*;
-    let objects: Vec<(&Arc<S3Bucket>, &str)> = files
+/// The S3 objects among `files`, in order.
+fn s3_objects(files: &[SourceFile]) -> Vec<(&Arc<S3Bucket>, &str)> {
+    files
         .iter()
         .filter_map(|file| match &file.location {
             Location::S3 { bucket, key } => Some((bucket, key.as_str())),
             Location::Local(_) => None,
         })
-        .collect();
+        .collect()
+}
+
+/// Read the stored bytes of `files`, in order: local files in parallel on the
+/// rayon pool, S3 objects with bounded concurrent GETs.
+pub fn fetch_all(files: &[SourceFile]) -> Vec<std::io::Result<Fetched>> {
+    use rayon::prelude::*;
+    let objects = s3_objects(files);
     let mut from_s3 = s3::fetch(&objects).into_iter();
     let mut local = files
         .par_iter()
@@ -363,13 +368,7 @@ pub fn fetch_all(files: &[SourceFile]) -> Vec<std::io::Result<Fetched>> {
 
 /// Delete `files` from their source, in order; the results say which failed.
 pub fn delete_all(files: &[SourceFile]) -> Vec<std::io::Result<()>> {
-    let objects: Vec<(&Arc<S3Bucket>, &str)> = files
-        .iter()
-        .filter_map(|file| match &file.location {
-            Location::S3 { bucket, key } => Some((bucket, key.as_str())),
-            Location::Local(_) => None,
-        })
-        .collect();
+    let objects = s3_objects(files);
     let mut from_s3 = s3::delete(&objects).into_iter();
     files
         .iter()
