@@ -1,7 +1,10 @@
 //! Per-stage throughput over the bundled sample tree, in uncompressed bytes:
-//! gunzip, SHA-256, record spans (trailpack's scanner against serde_json's
-//! RawValue, which finds top-level spans only), normalise + prove, rebuild, and
-//! the whole archive run.
+//! gunzip (flate2 with zlib-rs against libdeflate, on the sample's small files and
+//! on one large file of the same records), SHA-256, record spans (trailpack's
+//! scanner against serde_json's RawValue, which finds top-level spans only) and
+//! full parses (simd-json, sonic-rs: no spans, for scale), normalise + prove,
+//! rebuild, Parquet writing (zstd levels and row-group sizes), and the whole
+//! archive run.
 //!
 //! `cargo bench --bench stages`
 
@@ -51,6 +54,16 @@ fn stages(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
+    group.bench_function(BenchmarkId::new("gunzip", "libdeflate"), |b| {
+        let mut decompressor = libdeflater::Decompressor::new();
+        let mut out = vec![0u8; raw.iter().map(Vec::len).max().unwrap_or(0)];
+        b.iter(|| {
+            stored
+                .iter()
+                .map(|gz| decompressor.gzip_decompress(gz, &mut out).unwrap())
+                .sum::<usize>()
+        })
+    });
     group.bench_function("sha256", |b| {
         b.iter(|| raw.iter().map(|r| sha256(r)[0]).fold(0, u8::wrapping_add))
     });
@@ -70,6 +83,26 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             raw.iter()
                 .map(|r| serde_json::from_slice::<File<'_>>(r).unwrap().records.len())
+                .sum::<usize>()
+        })
+    });
+    group.bench_function(BenchmarkId::new("parse", "simd-json"), |b| {
+        let mut copies = raw.clone();
+        b.iter(|| {
+            copies
+                .iter_mut()
+                .zip(&raw)
+                .map(|(copy, original)| {
+                    copy.copy_from_slice(original);
+                    simd_json::to_borrowed_value(copy).is_ok() as usize
+                })
+                .sum::<usize>()
+        })
+    });
+    group.bench_function(BenchmarkId::new("parse", "sonic-rs"), |b| {
+        b.iter(|| {
+            raw.iter()
+                .map(|r| sonic_rs::from_slice::<sonic_rs::Value>(r).is_ok() as usize)
                 .sum::<usize>()
         })
     });
@@ -98,6 +131,12 @@ fn stages(c: &mut Criterion) {
             out.len()
         })
     });
+    group.finish();
+    large_file(c, &records);
+    parquet_write(c, &records, raw_bytes);
+
+    let mut group = c.benchmark_group("stages");
+    group.throughput(Throughput::Bytes(raw_bytes));
     group.sample_size(10);
     group.bench_function("archive", |b| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
@@ -115,6 +154,75 @@ fn stages(c: &mut Criterion) {
             .records_out
         })
     });
+    group.finish();
+}
+
+/// Gunzip of one large file (the sample's records repeated to about 3 MB, as a
+/// busy account's 5-minute file).
+fn large_file(c: &mut Criterion, records: &[&[u8]]) {
+    use std::io::Write;
+    let mut raw = b"{\"Records\":[".to_vec();
+    while raw.len() < 3 << 20 {
+        for record in records {
+            if raw.len() > 12 {
+                raw.push(b',');
+            }
+            raw.extend_from_slice(record);
+        }
+    }
+    raw.extend_from_slice(b"]}");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&raw).unwrap();
+    let gz = encoder.finish().unwrap();
+    let mut group = c.benchmark_group("large-file");
+    group.throughput(Throughput::Bytes(raw.len() as u64));
+    group.bench_function(BenchmarkId::new("gunzip", "zlib-rs"), |b| {
+        b.iter(|| gunzip(&gz, 1 << 30).unwrap().len())
+    });
+    group.bench_function(BenchmarkId::new("gunzip", "libdeflate"), |b| {
+        let mut decompressor = libdeflater::Decompressor::new();
+        let mut out = vec![0u8; raw.len()];
+        b.iter(|| decompressor.gzip_decompress(&gz, &mut out).unwrap())
+    });
+    group.finish();
+}
+
+/// Parquet writing of proven batches (the sample's records repeated to 16,384
+/// rows) at zstd levels 1, 3, 9 and 19, and at row-group sizes; the output size
+/// is printed once per setting.
+fn parquet_write(c: &mut Criterion, records: &[&[u8]], raw_bytes: u64) {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    let rows: Vec<&[u8]> = records.iter().copied().cycle().take(16_384).collect();
+    let mut builder = BatchBuilder::new();
+    for (index, record) in rows.iter().enumerate() {
+        builder.append(record, "key", index as u32).unwrap();
+    }
+    let (batch, _) = builder.finish_verified(&rows).unwrap();
+    let scale = rows.len() as u64 * raw_bytes / records.len() as u64;
+    let write = |level: i32, row_group_rows: usize| {
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(level).unwrap()))
+            .set_max_row_group_row_count(Some(row_group_rows))
+            .build();
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.into_inner().unwrap().len()
+    };
+    let mut group = c.benchmark_group("parquet-write");
+    group.throughput(Throughput::Bytes(scale));
+    group.sample_size(10);
+    for level in [1, 3, 9, 19] {
+        eprintln!("parquet-write zstd {level}: {} bytes", write(level, 16_384));
+        group.bench_function(BenchmarkId::new("zstd", level), |b| b.iter(|| write(level, 16_384)));
+    }
+    for row_group_rows in [1024, 4096, 16_384] {
+        eprintln!("parquet-write row groups of {row_group_rows}: {} bytes", write(3, row_group_rows));
+        group.bench_function(BenchmarkId::new("row-group-rows", row_group_rows), |b| {
+            b.iter(|| write(3, row_group_rows))
+        });
+    }
     group.finish();
 }
 
