@@ -206,7 +206,8 @@ fn parquet_write(c: &mut Criterion, records: &[&[u8]], raw_bytes: u64) {
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(level).unwrap()))
             .set_max_row_group_row_count(Some(row_group_rows))
             .build();
-        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+        let mut writer =
+            ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
         writer.write(&batch).unwrap();
         writer.into_inner().unwrap().len()
     };
@@ -215,10 +216,15 @@ fn parquet_write(c: &mut Criterion, records: &[&[u8]], raw_bytes: u64) {
     group.sample_size(10);
     for level in [1, 3, 9, 19] {
         eprintln!("parquet-write zstd {level}: {} bytes", write(level, 16_384));
-        group.bench_function(BenchmarkId::new("zstd", level), |b| b.iter(|| write(level, 16_384)));
+        group.bench_function(BenchmarkId::new("zstd", level), |b| {
+            b.iter(|| write(level, 16_384))
+        });
     }
     for row_group_rows in [1024, 4096, 16_384] {
-        eprintln!("parquet-write row groups of {row_group_rows}: {} bytes", write(3, row_group_rows));
+        eprintln!(
+            "parquet-write row groups of {row_group_rows}: {} bytes",
+            write(3, row_group_rows)
+        );
         group.bench_function(BenchmarkId::new("row-group-rows", row_group_rows), |b| {
             b.iter(|| write(3, row_group_rows))
         });
