@@ -8,6 +8,7 @@ when its stdin closes, so a test that starts it cannot leave it running.
 """
 
 import argparse
+import logging
 import socket
 import sys
 import time
@@ -19,6 +20,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
+    # One log line per request would bury the test output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = args.port
     if port == 0:
         with socket.socket() as probe:
