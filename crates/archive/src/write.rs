@@ -401,11 +401,21 @@ fn event_identity(event_id: &str, account: &str) -> u64 {
             .iter()
             .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
     };
-    let uuid: String = event_id.chars().filter(|c| *c != '-').collect();
-    let id = match (event_id.len(), u128::from_str_radix(&uuid, 16)) {
-        (36, Ok(value)) if uuid.len() == 32 => value,
-        _ => hashed(event_id),
-    };
+    // A UUID (8-4-4-4-12 hex digits) is read as its 128 bits, without allocating:
+    // this runs for every record.
+    let uuid = (event_id.len() == 36)
+        .then(|| {
+            event_id
+                .bytes()
+                .enumerate()
+                .try_fold(0u128, |acc, (at, b)| match (at, b) {
+                    (8 | 13 | 18 | 23, b'-') => Some(acc),
+                    (8 | 13 | 18 | 23, _) => None,
+                    _ => Some((acc << 4) | u128::from((b as char).to_digit(16)?)),
+                })
+        })
+        .flatten();
+    let id = uuid.unwrap_or_else(|| hashed(event_id));
     let account = account
         .parse::<u64>()
         .unwrap_or_else(|_| hashed(account) as u64);
@@ -1264,6 +1274,31 @@ fn archived_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_identities_read_uuids_and_hash_other_ids() {
+        let uuid = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+        assert_eq!(
+            event_identity(uuid, "111122223333"),
+            event_identity(uuid, "111122223333")
+        );
+        assert_ne!(
+            event_identity(uuid, "111122223333"),
+            event_identity(uuid, "444455556666")
+        );
+        let other = "0a1b2c3d-4e5f-6789-abcd-ef012345678a";
+        assert_ne!(
+            event_identity(uuid, "111122223333"),
+            event_identity(other, "111122223333")
+        );
+        // Same digits, dashes elsewhere: not a UUID, so hashed, so different.
+        let moved = "0a1b2c3d4-e5f-6789-abcd-ef0123456789";
+        assert_ne!(event_identity(uuid, ""), event_identity(moved, ""));
+        assert_eq!(
+            event_identity("not-a-uuid", ""),
+            event_identity("not-a-uuid", "")
+        );
+    }
 
     #[test]
     fn partition_directories_parse_back() {

@@ -278,6 +278,10 @@ async fn get(bucket: &S3Bucket, key: &str) -> std::io::Result<Fetched> {
 
 /// Fetch S3 objects, `concurrency` at a time, in order.
 pub(crate) fn fetch(objects: &[(&Arc<S3Bucket>, &str)]) -> Vec<std::io::Result<Fetched>> {
+    if objects.is_empty() {
+        // Local-only runs never start the runtime.
+        return Vec::new();
+    }
     let concurrency = objects.first().map_or(1, |(bucket, _)| bucket.concurrency);
     runtime().block_on(
         futures::stream::iter(objects)
@@ -289,6 +293,9 @@ pub(crate) fn fetch(objects: &[(&Arc<S3Bucket>, &str)]) -> Vec<std::io::Result<F
 
 /// Delete S3 objects, `concurrency` at a time, in order.
 pub(crate) fn delete(objects: &[(&Arc<S3Bucket>, &str)]) -> Vec<std::io::Result<()>> {
+    if objects.is_empty() {
+        return Vec::new();
+    }
     let concurrency = objects.first().map_or(1, |(bucket, _)| bucket.concurrency);
     runtime().block_on(
         futures::stream::iter(objects)
