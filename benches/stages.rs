@@ -144,7 +144,7 @@ fn stages(c: &mut Criterion) {
             let dir = tempfile::tempdir().unwrap();
             let files = trailpack_source::list(&root).unwrap().files;
             archive(
-                dir.path(),
+                &dir.path().into(),
                 files,
                 &WriteOptions::default(),
                 &IntegrityInputs::default(),

@@ -91,9 +91,11 @@ pub enum QueryFormat {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The archive directory.
+    /// The archive: a directory or an s3://bucket/prefix URL.
     #[arg(value_name = "ARCHIVE")]
-    pub archive: PathBuf,
+    pub archive: String,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Events at or after this UTC event time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z).
     #[arg(long, value_name = "TIME")]
     pub from: Option<UtcTime>,
@@ -163,7 +165,7 @@ pub struct QueryArgs {
     pub explain: bool,
 }
 
-/// How to reach S3 sources.
+/// How to reach S3, for sources and archives.
 #[derive(Debug, Args)]
 pub struct S3Args {
     /// Endpoint of an S3-compatible store (default: AWS_ENDPOINT_URL, else AWS).
@@ -177,6 +179,13 @@ pub struct S3Args {
     /// backoff.
     #[arg(long, default_value_t = trailpack_source::DEFAULT_S3_RETRIES, value_name = "N")]
     pub s3_retries: usize,
+    /// Parts of an archive larger than this many MiB are uploaded to S3 in parts.
+    #[arg(
+        long,
+        default_value_t = trailpack_source::DEFAULT_MULTIPART_THRESHOLD >> 20,
+        value_name = "MIB"
+    )]
+    pub s3_multipart_mib: usize,
 }
 
 impl S3Args {
@@ -185,6 +194,7 @@ impl S3Args {
             endpoint: self.s3_endpoint.clone(),
             concurrency: self.s3_concurrency,
             retries: self.s3_retries,
+            multipart_threshold: self.s3_multipart_mib << 20,
             ..trailpack_source::S3Options::default()
         }
     }
@@ -273,9 +283,10 @@ pub struct ArchiveArgs {
     pub sources: Vec<String>,
     #[command(flatten)]
     pub s3: S3Args,
-    /// The archive directory (created if missing).
+    /// The archive: a directory (created if missing) or an s3://bucket/prefix URL
+    /// (parts are uploaded, then committed).
     #[arg(long, value_name = "ARCHIVE")]
-    pub to: PathBuf,
+    pub to: String,
     /// Only files delivered at or after this UTC time (delivery time from the file
     /// name: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z).
     #[arg(long, value_name = "TIME")]
@@ -385,9 +396,11 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The archive directory.
+    /// The archive: a directory or an s3://bucket/prefix URL.
     #[arg(value_name = "ARCHIVE")]
-    pub archive: PathBuf,
+    pub archive: String,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Also rebuild every archived file and compare its SHA-256 with the manifest.
     #[arg(long)]
     pub deep: bool,
@@ -405,9 +418,11 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The archive directory.
+    /// The archive: a directory or an s3://bucket/prefix URL.
     #[arg(value_name = "ARCHIVE")]
-    pub archive: PathBuf,
+    pub archive: String,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Directory to write the files under, at their original keys.
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
@@ -436,9 +451,11 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    /// The archive directory.
+    /// The archive: a directory or an s3://bucket/prefix URL.
     #[arg(value_name = "ARCHIVE")]
-    pub archive: PathBuf,
+    pub archive: String,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Uncompressed record MiB of a full part: parts holding less than half of it
     /// are merged, up to this much per new part.
     #[arg(long, default_value_t = DEFAULT_PART_BYTES >> 20, value_name = "MIB")]
@@ -459,9 +476,11 @@ pub struct CompactArgs {
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// The archive directory.
+    /// The archive: a directory or an s3://bucket/prefix URL.
     #[arg(value_name = "ARCHIVE")]
-    pub archive: PathBuf,
+    pub archive: String,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use trailpack_decode::{DEFAULT_MAX_FILE_BYTES, gunzip, sha256};
@@ -185,22 +185,25 @@ fn print_validation(report: &ValidationReport) -> std::io::Result<()> {
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
-    crate::require_archive(&args.archive)?;
+    let root = crate::open_archive(&args.archive, &args.s3)?;
     let options = trailpack_archive::VerifyOptions {
         deep: args.deep,
         digests: args.digests,
         public_keys: load_keys(&args.public_keys)?,
     };
-    let report = trailpack_archive::verify(&args.archive, &options)?;
+    let report = trailpack_archive::verify(&root, &options)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_verify(&args.archive, &report)?;
+        print_verify(&root, &report)?;
     }
     Ok(u8::from(!report.is_clean()))
 }
 
-fn print_verify(archive: &Path, report: &trailpack_archive::VerifyReport) -> std::io::Result<()> {
+fn print_verify(
+    archive: &trailpack_archive::ArchiveRoot,
+    report: &trailpack_archive::VerifyReport,
+) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for problem in &report.problems {
         writeln!(out, "PROBLEM: {problem}")?;
@@ -213,7 +216,7 @@ fn print_verify(archive: &Path, report: &trailpack_archive::VerifyReport) -> std
             writeln!(out, "{result}")?;
         }
     }
-    writeln!(out, "archive {}:", archive.display())?;
+    writeln!(out, "archive {archive}:")?;
     writeln!(
         out,
         "  parts: {}/{} ok (size, CRC-32, Parquet footer, rows)",

@@ -15,11 +15,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use trailpack_archive::{FileFilter, RunReport, Stats, WriteOptions};
+use trailpack_archive::{ArchiveRoot, FileFilter, RunReport, Stats, WriteOptions};
 
 use crate::args::{
-    ArchiveArgs, Cli, Command, CompactArgs, DdlEngine, PartitionArg, RestoreArgs, SchemaArgs,
-    StatsArgs,
+    ArchiveArgs, Cli, Command, CompactArgs, DdlEngine, PartitionArg, RestoreArgs, S3Args,
+    SchemaArgs, StatsArgs,
 };
 use crate::progress::CliProgress;
 use trailpack_schema::ddl::{Engine, ddl};
@@ -74,11 +74,11 @@ fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
 
 fn compact(args: CompactArgs) -> anyhow::Result<u8> {
     set_threads(args.threads)?;
-    require_archive(&args.archive)?;
+    let root = open_archive(&args.archive, &args.s3)?;
     let mut options = WriteOptions::try_new(Default::default(), args.zstd_level)?;
     options.part_bytes = args.part_mib << 20;
     let progress = CliProgress::new(args.quiet);
-    let report = trailpack_archive::compact(&args.archive, &options, args.dry_run, &progress)?;
+    let report = trailpack_archive::compact(&root, &options, args.dry_run, &progress)?;
     progress.finish();
     let verb = if args.dry_run {
         "would merge"
@@ -127,6 +127,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
         },
     };
     let s3_options = args.s3.options();
+    let root = ArchiveRoot::open(&args.to, &s3_options)?;
     let listing_started = std::time::Instant::now();
     let mut files = Vec::new();
     let mut skipped = Vec::new();
@@ -147,7 +148,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
         eprintln!("trailpack: {}: skipped: {}", skip.location, skip.reason);
     }
     if args.dry_run {
-        return dry_run(&args, files, &options);
+        return dry_run(&args, &root, files, &options);
     }
     let inputs = trailpack_archive::IntegrityInputs {
         signatures: integrity::load_signatures(&signature_files, &args.signatures)?,
@@ -158,7 +159,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     };
     let progress = CliProgress::new(args.quiet);
     let sources = args.delete_sources.then(|| files.clone());
-    let mut report = trailpack_archive::archive(&args.to, files, &options, &inputs, &progress)?;
+    let mut report = trailpack_archive::archive(&root, files, &options, &inputs, &progress)?;
     progress.finish();
     report.stages.list = list_seconds;
     report.files_skipped = skipped.len() as u64;
@@ -172,7 +173,7 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     let delete_started = std::time::Instant::now();
     let deleted = match &sources {
         Some(sources) => Some(trailpack_archive::delete_sources(
-            &args.to, sources, &options, &progress,
+            &root, sources, &options, &progress,
         )?),
         None => None,
     };
@@ -209,15 +210,16 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
 /// `--delete-sources` would delete now.
 fn dry_run(
     args: &ArchiveArgs,
+    root: &ArchiveRoot,
     files: Vec<trailpack_source::SourceFile>,
     options: &WriteOptions,
 ) -> anyhow::Result<u8> {
     let deletable = if args.delete_sources {
-        Some(trailpack_archive::verified_sources(&args.to, &files, options)?.0)
+        Some(trailpack_archive::verified_sources(root, &files, options)?.0)
     } else {
         None
     };
-    let plan = trailpack_archive::plan(&args.to, files, options)?;
+    let plan = trailpack_archive::plan(root, files, options)?;
     let mut out = std::io::stdout().lock();
     for (partition, files) in &plan.partitions {
         writeln!(
@@ -250,12 +252,17 @@ fn dry_run(
     Ok(0)
 }
 
-/// Fail with a clear message unless `path` holds a trailpack archive.
-fn require_archive(path: &Path) -> anyhow::Result<()> {
-    if !path.join(trailpack_archive::manifest::COMMITS_DIR).is_dir() {
-        anyhow::bail!("{}: not a trailpack archive (no commits)", path.display());
+/// Open the archive at `location` (a directory or an `s3://` URL); fail with a clear
+/// message unless it holds a trailpack archive.
+fn open_archive(location: &str, s3: &S3Args) -> anyhow::Result<ArchiveRoot> {
+    let root = ArchiveRoot::open(location, &s3.options())?;
+    if root
+        .list(trailpack_archive::manifest::COMMITS_DIR)?
+        .is_empty()
+    {
+        anyhow::bail!("{root}: not a trailpack archive (no commits)");
     }
-    Ok(())
+    Ok(root)
 }
 
 fn mb(bytes: u64) -> String {
@@ -333,7 +340,8 @@ fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
         },
         key_prefixes: args.key,
     };
-    let report = trailpack_archive::restore(&args.archive, &filter, &args.to, args.gzip)?;
+    let root = ArchiveRoot::open(&args.archive, &args.s3.options())?;
+    let report = trailpack_archive::restore(&root, &filter, &args.to, args.gzip)?;
     writeln!(
         out,
         "restored {} files ({} records, {}) under {}",
@@ -347,12 +355,12 @@ fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
 
 fn stats(args: StatsArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
-    require_archive(&args.archive)?;
-    let stats = trailpack_archive::stats(&args.archive)?;
+    let root = open_archive(&args.archive, &args.s3)?;
+    let stats = trailpack_archive::stats(&root)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
     } else {
-        print_stats(&args.archive, &stats)?;
+        print_stats(&root, &stats)?;
     }
     Ok(0)
 }
@@ -365,10 +373,10 @@ fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
         .join(", ")
 }
 
-fn print_stats(archive: &Path, stats: &Stats) -> std::io::Result<()> {
+fn print_stats(archive: &ArchiveRoot, stats: &Stats) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     let ratio = |num: u64, den: u64| num as f64 / den.max(1) as f64;
-    writeln!(out, "archive:        {}", archive.display())?;
+    writeln!(out, "archive:        {archive}")?;
     writeln!(
         out,
         "accounts:       {} ({})",
@@ -449,7 +457,7 @@ fn schema(args: SchemaArgs) -> anyhow::Result<u8> {
         .join(trailpack_archive::manifest::COMMITS_DIR)
         .is_dir()
     {
-        let manifest = trailpack_archive::manifest::Manifest::load(local)?;
+        let manifest = trailpack_archive::manifest::Manifest::load(&ArchiveRoot::from(local))?;
         let part = manifest.parts.first().with_context(|| {
             format!(
                 "{}: the archive has no parts to read its partitions from",

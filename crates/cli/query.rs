@@ -14,7 +14,7 @@ fn micros(time: Option<UtcTime>) -> Option<i64> {
 }
 
 pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
-    crate::require_archive(&args.archive)?;
+    let root = crate::open_archive(&args.archive, &args.s3)?;
     if let Some(unknown) = args.columns.iter().find(|c| !is_column(c)) {
         // A usage error, like clap's own: exit 2.
         anyhow::bail!("--columns: unknown column {unknown:?} (see `trailpack schema`)");
@@ -38,11 +38,11 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.dedup {
-        return print_deduplicated(&args, &filter, &mut out);
+        return print_deduplicated(&args, &root, &filter, &mut out);
     }
     if args.count {
         // Counting needs the filter columns only, not the records.
-        let (count, explain) = trailpack_archive::count(&args.archive, &filter)?;
+        let (count, explain) = trailpack_archive::count(&root, &filter)?;
         if args.explain {
             print_explain(&explain);
         }
@@ -51,7 +51,7 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
         out.flush()?;
         return Ok(0);
     }
-    let (matches, explain) = trailpack_archive::query(&args.archive, &filter, args.limit)?;
+    let (matches, explain) = trailpack_archive::query(&root, &filter, args.limit)?;
     if args.explain {
         print_explain(&explain);
     }
@@ -62,11 +62,12 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
 /// order; records without an eventID are all kept.
 fn print_deduplicated(
     args: &QueryArgs,
+    root: &trailpack_archive::ArchiveRoot,
     filter: &QueryFilter,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     // The limit applies after duplicates are hidden.
-    let (matches, explain) = trailpack_archive::query(&args.archive, filter, None)?;
+    let (matches, explain) = trailpack_archive::query(root, filter, None)?;
     if args.explain {
         print_explain(&explain);
     }

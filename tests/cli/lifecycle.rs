@@ -92,7 +92,7 @@ fn a_damaged_part_keeps_its_sources() {
         &report_path,
     );
     assert_eq!(code, Some(0));
-    let manifest = trailpack_archive::manifest::Manifest::load(&archive).unwrap();
+    let manifest = trailpack_archive::manifest::Manifest::load(&(&archive).into()).unwrap();
     let damaged = &manifest.parts[0];
     let mut bytes = std::fs::read(archive.join(&damaged.path)).unwrap();
     bytes[100] ^= 0x55;
@@ -290,7 +290,7 @@ fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
     let query_all = || text(&trailpack(&["query", path_str(&archive), "--format", "jsonl"]).stdout);
     let before_query = query_all();
     let before_parts = part_files(&archive);
-    let manifest = trailpack_archive::manifest::Manifest::load(&archive).unwrap();
+    let manifest = trailpack_archive::manifest::Manifest::load(&(&archive).into()).unwrap();
     assert_eq!(before_parts.len(), manifest.parts.len());
     let commits_before = manifest.commits;
 
@@ -309,7 +309,7 @@ fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
 
     let output = trailpack(&["compact", path_str(&archive), "-q"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let after = trailpack_archive::manifest::Manifest::load(&archive).unwrap();
+    let after = trailpack_archive::manifest::Manifest::load(&(&archive).into()).unwrap();
     let partitions: std::collections::BTreeSet<&str> = after
         .parts
         .iter()
@@ -337,7 +337,7 @@ fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
         text(&again.stdout)
     );
     assert_eq!(
-        trailpack_archive::manifest::Manifest::load(&archive)
+        trailpack_archive::manifest::Manifest::load(&(&archive).into())
             .unwrap()
             .commits,
         after.commits

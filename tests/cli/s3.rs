@@ -253,6 +253,27 @@ fn throttling_and_server_errors_are_retried() {
     assert!(stats["internal_error"].as_u64().unwrap() > 10, "{stats}");
     assert_eq!(restored(&archive, false), source_files(&trail));
 
+    // Writes are retried too: an archive uploaded through the proxy is complete.
+    create_bucket("faults-archive");
+    run_ok(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        "s3://faults-archive/archive",
+        "--s3-endpoint",
+        &format!("http://127.0.0.1:{}", proxy.port),
+        "-q",
+    ]);
+    let after: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("stats.json")).unwrap()).unwrap();
+    let injected =
+        |s: &Value| s["slowdown"].as_u64().unwrap() + s["internal_error"].as_u64().unwrap();
+    assert!(injected(&after) > injected(&stats) + 10, "{after}");
+    assert_eq!(
+        restored_s3("s3://faults-archive/archive"),
+        source_files(&trail)
+    );
+
     // A store that never answers well fails with the URL and the reason, exit 2.
     let dead = start(
         "s3_fault_proxy.py",
@@ -323,7 +344,7 @@ fn digest_signatures_come_from_object_metadata() {
         "-q",
     ]);
     run_ok(&["verify", path_str(&archive), "--digests"]);
-    let manifest = trailpack_archive::manifest::Manifest::load(&archive).unwrap();
+    let manifest = trailpack_archive::manifest::Manifest::load(&(&archive).into()).unwrap();
     let signed: Vec<_> = manifest
         .digests
         .iter()
@@ -378,4 +399,278 @@ fn delete_sources_removes_only_verified_objects() {
     // Nothing was lost: the archive gives back every deleted file.
     assert_eq!(restored(&archive, false), before);
     assert!(files_under(&trail).contains(&bad));
+}
+
+/// Create an empty bucket.
+fn create_bucket(bucket: &str) {
+    let code = "import boto3, sys\n\
+        boto3.client('s3', endpoint_url=sys.argv[1]).create_bucket(Bucket=sys.argv[2])\n";
+    let output = with_credentials(&mut Command::new(python()))
+        .args(["-c", code, &endpoint(), bucket])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// Store `bytes` at `s3://bucket/key`.
+fn put_object(bucket: &str, key: &str, bytes: &[u8]) {
+    let code = "import boto3, sys\n\
+        body = sys.stdin.buffer.read()\n\
+        boto3.client('s3', endpoint_url=sys.argv[1]).put_object(Bucket=sys.argv[2], Key=sys.argv[3], Body=body)\n";
+    let mut child = with_credentials(&mut Command::new(python()))
+        .args(["-c", code, &endpoint(), bucket, key])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// `trailpack query ARCHIVE --format jsonl` for an archive on the test server.
+fn query_s3(url: &str) -> String {
+    text(
+        &run_ok(&[
+            "query",
+            url,
+            "--s3-endpoint",
+            &endpoint(),
+            "--format",
+            "jsonl",
+        ])
+        .stdout,
+    )
+}
+
+/// Restore an archive on the test server; key -> bytes.
+fn restored_s3(url: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let out = tempfile::tempdir().unwrap();
+    run_ok(&[
+        "restore",
+        url,
+        "--s3-endpoint",
+        &endpoint(),
+        "--to",
+        path_str(out.path()),
+    ]);
+    source_files(out.path())
+}
+
+#[test]
+fn an_archive_on_s3_matches_one_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 300, 15);
+    let bad_key = "AWSLogs/111122223333/CloudTrail/us-east-1/2021/01/01/111122223333_CloudTrail_us-east-1_20210101T0000Z_BADBADBADBADBADB.json.gz";
+    std::fs::create_dir_all(trail.join(bad_key).parent().unwrap()).unwrap();
+    std::fs::write(trail.join(bad_key), b"not gzip").unwrap();
+    create_bucket("archives");
+    let url = "s3://archives/cloudtrail/archive";
+    let endpoint = endpoint();
+    let local = dir.path().join("local");
+    let report_path = dir.path().join("report.json");
+    let archive_to = |to: &str| {
+        trailpack_s3(&[
+            "archive",
+            path_str(&trail),
+            "--to",
+            to,
+            "--s3-endpoint",
+            &endpoint,
+            "--part-mib",
+            "1",
+            "--report",
+            path_str(&report_path),
+            "-q",
+        ])
+    };
+    // The quarantined file makes both runs exit 1.
+    let output = archive_to(url);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let run = report(&report_path);
+    assert!(run["parts_written"].as_u64().unwrap() > 3, "{run}");
+    assert_eq!(archive_to(path_str(&local)).status.code(), Some(1));
+
+    // Every reader gives what it gives for the same archive on disk.
+    assert_eq!(query_s3(url), query_all(&local));
+    assert_eq!(restored_s3(url), restored(&local, false));
+    let stats = |location: &str| -> Value {
+        let output = run_ok(&["stats", location, "--s3-endpoint", &endpoint, "--json"]);
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let (remote_stats, local_stats) = (stats(url), stats(path_str(&local)));
+    for field in ["parts", "records", "files_archived", "files_quarantined"] {
+        assert_eq!(remote_stats[field], local_stats[field], "{field}");
+    }
+    let verify = run_ok(&["verify", url, "--s3-endpoint", &endpoint, "--deep"]);
+    assert!(text(&verify.stdout).contains("s3://archives/cloudtrail/archive"));
+    // Only finished objects under the prefix: the parts the manifest names, the
+    // manifest, digests and the quarantined file's bytes. Nothing temporary.
+    let objects = keys("archives");
+    assert!(
+        objects
+            .iter()
+            .all(|k| k.starts_with("cloudtrail/archive/") && !k.contains(".tmp")),
+        "{objects:?}"
+    );
+    let parts = objects.iter().filter(|k| k.ends_with(".parquet")).count();
+    assert_eq!(parts as u64, run["parts_written"].as_u64().unwrap());
+    assert!(objects.contains(&format!(
+        "cloudtrail/archive/_trailpack/quarantine/{bad_key}"
+    )));
+
+    // A rerun reads the manifest from S3 and reads no file again, the quarantined
+    // one included.
+    assert_eq!(archive_to(url).status.code(), Some(0));
+    let rerun = report(&report_path);
+    assert_eq!(rerun["files_archived"], 0);
+    assert_eq!(rerun["files_quarantined"], 0);
+    assert_eq!(
+        rerun["files_already_archived"].as_u64(),
+        Some(run["files_archived"].as_u64().unwrap() + 1)
+    );
+
+    // A part object that no commit names is reported, not read.
+    let stray = "cloudtrail/archive/account=111122223333/region=us-east-1/year=2021/month=01/part-stray.parquet";
+    put_object("archives", stray, b"PAR1 not really PAR1");
+    let verify = run_ok(&["verify", url, "--s3-endpoint", &endpoint]);
+    assert!(text(&verify.stdout).contains("part-stray.parquet: not in any commit"));
+    assert_eq!(query_s3(url), query_all(&local));
+
+    // A damaged part fails verification with its name, exit 1.
+    let part = objects.iter().find(|k| k.ends_with(".parquet")).unwrap();
+    put_object("archives", part, b"PAR1 damaged PAR1");
+    let output = trailpack_s3(&["verify", url, "--s3-endpoint", &endpoint]);
+    assert_eq!(output.status.code(), Some(1));
+    let name = part.rsplit('/').next().unwrap();
+    assert!(
+        text(&output.stdout).contains(name),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn compaction_on_s3_retires_parts_under_a_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 150, 16);
+    create_bucket("compacted");
+    let url = "s3://compacted";
+    let endpoint = endpoint();
+    // Three nightly-style runs leave three small parts per partition and day.
+    for until in ["2021-01-02", "2021-01-03", "2021-01-04"] {
+        run_ok(&[
+            "archive",
+            path_str(&trail),
+            "--to",
+            url,
+            "--s3-endpoint",
+            &endpoint,
+            "--until",
+            until,
+            "-q",
+        ]);
+    }
+    let before_query = query_s3(url);
+    let before_parts: Vec<String> = keys("compacted")
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .collect();
+
+    // A lock object left by another compaction stops this one, naming the object.
+    put_object("compacted", "_trailpack/compact.lock", b"{}");
+    let output = trailpack_s3(&["compact", url, "--s3-endpoint", &endpoint, "-q"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("s3://compacted/_trailpack/compact.lock") && stderr.contains("running"),
+        "{stderr}"
+    );
+    let lock = "import boto3, sys\n\
+        boto3.client('s3', endpoint_url=sys.argv[1]).delete_object(Bucket='compacted', Key='_trailpack/compact.lock')\n";
+    let deleted = with_credentials(&mut Command::new(python()))
+        .args(["-c", lock, &endpoint])
+        .output()
+        .unwrap();
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+
+    run_ok(&["compact", url, "--s3-endpoint", &endpoint, "-q"]);
+    let after_parts: Vec<String> = keys("compacted")
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .collect();
+    assert!(after_parts.len() < before_parts.len(), "{after_parts:?}");
+    // The retired objects are gone, and so is the lock.
+    assert!(after_parts.iter().all(|p| !before_parts.contains(p)));
+    assert!(
+        !keys("compacted")
+            .iter()
+            .any(|k| k.ends_with("compact.lock"))
+    );
+    assert_eq!(query_s3(url), before_query);
+    assert_eq!(restored_s3(url), source_files(&trail));
+    run_ok(&["verify", url, "--s3-endpoint", &endpoint, "--deep"]);
+}
+
+#[test]
+fn large_parts_upload_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen_trail.py");
+    let status = Command::new("python3")
+        .arg(script)
+        .args(["--out", path_str(&trail), "--files", "8", "--seed", "17"])
+        .args(["--records-per-file", "2400", "--days", "1"])
+        .args(["--accounts", "111122223333", "--regions", "us-east-1"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    create_bucket("multipart");
+    let report_path = dir.path().join("report.json");
+    run_ok(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        "s3://multipart/archive",
+        "--s3-endpoint",
+        &endpoint(),
+        "--s3-multipart-mib",
+        "1",
+        "--report",
+        path_str(&report_path),
+        "-q",
+    ]);
+    let run = report(&report_path);
+    assert!(run["bytes_out"].as_u64().unwrap() > 2 << 20, "{run}");
+    // Parts over the threshold went up as multipart uploads, whose ETags S3 marks
+    // with the number of parts (`"<md5 of md5s>-1"`); the small commits did not.
+    let code = "import boto3, sys\n\
+        s3 = boto3.client('s3', endpoint_url=sys.argv[1])\n\
+        for o in s3.list_objects_v2(Bucket='multipart')['Contents']: print(o['Key'], o['Size'], o['ETag'])\n";
+    let output = with_credentials(&mut Command::new(python()))
+        .args(["-c", code, &endpoint()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let listing = text(&output.stdout);
+    let mut multipart_uploads = 0;
+    for line in listing.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let size: u64 = fields[1].parse().unwrap();
+        let multipart = fields[2].contains('-');
+        assert_eq!(multipart, size > 1 << 20, "{line}");
+        multipart_uploads += usize::from(multipart);
+    }
+    assert!(multipart_uploads > 0, "{listing}");
+    assert_eq!(restored_s3("s3://multipart/archive"), source_files(&trail));
+    run_ok(&[
+        "verify",
+        "s3://multipart/archive",
+        "--s3-endpoint",
+        &endpoint(),
+        "--deep",
+    ]);
 }

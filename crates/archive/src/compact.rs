@@ -11,8 +11,7 @@
 //! as orphans that the next run removes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use trailpack_decode::{DecodeOptions, Encoding, decode_file};
@@ -24,10 +23,67 @@ use crate::manifest::{
 use crate::read::{assemble_checked, records_from};
 use crate::verify::read_checked_part;
 use crate::write::{PartitionKey, Pending, WriteOptions, Writer};
-use crate::{ArchiveError, Progress, RunReport};
+use crate::{ArchiveError, ArchiveRoot, Progress, RunReport};
 
 /// The lock file that keeps two compactions of one archive apart.
 pub const COMPACT_LOCK: &str = "_trailpack/compact.lock";
+
+/// Held while a compaction runs; released when dropped.
+enum CompactLock<'r> {
+    /// An OS lock on the lock file: the OS drops it if this process dies, so a crash
+    /// never blocks the next run.
+    Local { _held: std::fs::File },
+    /// A lock object created with a conditional PUT, deleted when the compaction
+    /// ends. A process killed mid-compaction leaves it behind, and the error names it
+    /// so that an operator who knows no compaction runs can delete it.
+    S3(&'r ArchiveRoot),
+}
+
+impl<'r> CompactLock<'r> {
+    fn take(root: &'r ArchiveRoot) -> Result<CompactLock<'r>, ArchiveError> {
+        let held = |detail: &str| {
+            ArchiveError::Options(format!(
+                "{}: another compaction of this archive is running{detail}",
+                root.locate(COMPACT_LOCK).display()
+            ))
+        };
+        match root.local() {
+            Some(dir) => {
+                let meta = dir.join(META_DIR);
+                std::fs::create_dir_all(&meta).map_err(|e| ArchiveError::io(&meta, e))?;
+                let path = dir.join(COMPACT_LOCK);
+                let lock = std::fs::File::create(&path).map_err(|e| ArchiveError::io(&path, e))?;
+                lock.try_lock().map_err(|_| held(""))?;
+                Ok(CompactLock::Local { _held: lock })
+            }
+            None => {
+                let since = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let owner = format!(
+                    "{{\"pid\":{},\"started_unix\":{since}}}\n",
+                    std::process::id()
+                );
+                match root.create(COMPACT_LOCK, owner.as_bytes()) {
+                    Ok(true) => Ok(CompactLock::S3(root)),
+                    Ok(false) => Err(held(
+                        " (or one was killed: delete this lock object if none is running)",
+                    )),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for CompactLock<'_> {
+    fn drop(&mut self) {
+        if let CompactLock::S3(root) = self {
+            // A lock left behind only blocks compactions, with a message naming it.
+            let _ = root.delete(COMPACT_LOCK);
+        }
+    }
+}
 
 /// What `compact` did (or, in a dry run, would do).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -58,22 +114,13 @@ struct Bin<'m> {
 
 /// Compact the archive at `root`; with `dry_run`, only plan.
 pub fn compact(
-    root: &Path,
+    root: &ArchiveRoot,
     options: &WriteOptions,
     dry_run: bool,
     progress: &dyn Progress,
 ) -> Result<CompactReport, ArchiveError> {
     let started = Instant::now();
-    std::fs::create_dir_all(root.join(META_DIR)).map_err(|e| ArchiveError::io(root, e))?;
-    let lock_path = root.join(COMPACT_LOCK);
-    let lock = std::fs::File::create(&lock_path).map_err(|e| ArchiveError::io(&lock_path, e))?;
-    // The OS drops the lock if this process dies, so a crash never blocks the next run.
-    lock.try_lock().map_err(|_| {
-        ArchiveError::Options(format!(
-            "{}: another compaction of this archive is running",
-            lock_path.display()
-        ))
-    })?;
+    let _lock = CompactLock::take(root)?;
     let manifest = Manifest::load(root)?;
     let mut files_by_part: HashMap<&str, Vec<&FileEntry>> = HashMap::new();
     for entry in manifest.current_files() {
@@ -128,14 +175,10 @@ pub fn compact(
         };
         writer.write_commit(commit)?;
         for path in retired {
-            let path = root.join(path);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => progress.warn(&format!(
-                    "{}: retired, but cannot delete it (the next run removes it): {e}",
-                    path.display()
-                )),
+            if let Err(e) = root.delete(&path) {
+                progress.warn(&format!(
+                    "retired, but cannot delete it (the next run removes it): {e}"
+                ));
             }
         }
     }
@@ -193,12 +236,12 @@ fn push_bin<'m>(bins: &mut Vec<Bin<'m>>, partition: &PartitionKey, parts: Vec<&'
 
 /// Rebuild every file of one part, checked against its SHA-256, ready to write again.
 fn rebuild_part(
-    root: &Path,
+    root: &ArchiveRoot,
     part: &PartEntry,
     members: &[&FileEntry],
     limits: &DecodeOptions,
 ) -> Result<Vec<Pending>, ArchiveError> {
-    let path = root.join(&part.path);
+    let path = root.locate(&part.path);
     let bytes = read_checked_part(root, part).map_err(|reason| ArchiveError::Integrity {
         key: part.path.clone(),
         reason,

@@ -1,26 +1,32 @@
 //! The Parquet archive: parts, partitions, the manifest and its commit protocol, and
 //! the read paths that restore original files and summarise the archive.
 //!
-//! An archive is a directory of Hive-partitioned Parquet parts
-//! (`account=/region=/year=/month=/part-*.parquet`) plus `_trailpack/`, which holds
-//! the append-only manifest ([`manifest`]) and the original bytes of quarantined
-//! files. [`archive`] decodes source files in parallel, sorts each partition's
-//! records by event time, proves every row group rebuilds to the original bytes,
-//! writes the part to a temporary file, fsyncs and renames it, and only then commits
-//! it. Digest files are kept whole with their signatures. [`restore`] turns parts
-//! back into the original files, checking each file's SHA-256; [`verify`] checks
-//! parts, rebuilt files and CloudTrail's digest chains; [`stats`] summarises.
+//! An archive lives in an [`ArchiveRoot`], a local directory or an S3 prefix. It
+//! holds Hive-partitioned Parquet parts (`account=/region=/year=/month=/part-*.parquet`)
+//! plus `_trailpack/`, which holds the append-only manifest ([`manifest`]) and the
+//! original bytes of quarantined files. [`archive`] decodes source files in
+//! parallel, sorts each partition's records by event time, proves every row group
+//! rebuilds to the original bytes, stores the part durably (a temporary file,
+//! fsync and rename on disk; one upload on S3), and only then commits it. Digest
+//! files are kept whole with their signatures. [`restore`] turns parts back into
+//! the original files, checking each file's SHA-256; [`verify`] checks parts,
+//! rebuilt files and CloudTrail's digest chains; [`stats`] summarises.
 //!
-//! Main types: [`WriteOptions`], [`RunReport`], [`FileFilter`], [`manifest::Manifest`],
-//! [`ArchiveError`].
+//! Main types: [`ArchiveRoot`], [`WriteOptions`], [`RunReport`], [`FileFilter`],
+//! [`manifest::Manifest`], [`ArchiveError`].
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use trailpack_archive::{archive, restore, FileFilter, IntegrityInputs, NoProgress, WriteOptions};
+//! use trailpack_archive::{
+//!     ArchiveRoot, FileFilter, IntegrityInputs, NoProgress, WriteOptions, archive, restore,
+//! };
+//! use trailpack_source::S3Options;
 //!
 //! let listing = trailpack_source::list(Path::new("trail/AWSLogs")).unwrap();
+//! // A local directory, or `s3://bucket/prefix`.
+//! let root = ArchiveRoot::open("archive", &S3Options::default()).unwrap();
 //! let report = archive(
-//!     Path::new("archive"),
+//!     &root,
 //!     listing.files,
 //!     &WriteOptions::default(),
 //!     &IntegrityInputs::default(),
@@ -28,7 +34,7 @@
 //! )
 //! .unwrap();
 //! println!("{} records archived", report.records_out);
-//! restore(Path::new("archive"), &FileFilter::default(), Path::new("restored"), false).unwrap();
+//! restore(&root, &FileFilter::default(), Path::new("restored"), false).unwrap();
 //! ```
 
 mod compact;
@@ -36,6 +42,7 @@ mod lifecycle;
 pub mod manifest;
 mod query;
 mod read;
+mod store;
 mod verify;
 mod write;
 
@@ -45,6 +52,7 @@ pub use compact::{COMPACT_LOCK, CompactReport, compact};
 pub use lifecycle::{DeleteReport, delete_sources, verified_sources};
 pub use query::{Explain, QueryFilter, QueryMatch, count, query};
 pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};
+pub use store::{ArchiveRoot, Listed};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 pub use write::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,

@@ -8,7 +8,6 @@
 //! sources in place and the next run deletes them without archiving them again.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 use trailpack_source::{FileKind, SourceFile, delete_all};
@@ -17,7 +16,7 @@ use crate::manifest::{FileEntry, FileStatus, Manifest};
 use crate::read::{assemble_checked, records_from};
 use crate::verify::{read_checked_digest, read_checked_part};
 use crate::write::{WriteOptions, in_shard};
-use crate::{ArchiveError, Progress, QuarantinedFile};
+use crate::{ArchiveError, ArchiveRoot, Progress, QuarantinedFile};
 
 /// What a delete-after-verify pass did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -43,7 +42,7 @@ const FAILED: &str = "archived copy failed verification: ";
 /// Which of `files` the archive at `root` holds verifiably, and which it does
 /// not (with why). Files of other shards are left out.
 pub fn verified_sources(
-    root: &Path,
+    root: &ArchiveRoot,
     files: &[SourceFile],
     options: &WriteOptions,
 ) -> Result<(Vec<SourceFile>, Vec<QuarantinedFile>), ArchiveError> {
@@ -118,7 +117,7 @@ pub fn verified_sources(
                 continue;
             }
         };
-        let path = root.join(part_path);
+        let path = root.locate(part_path);
         match records_from(bytes, &path, members.iter().map(|(f, _)| f.key.as_str())) {
             Ok(mut records) => {
                 for (file, entry) in members {
@@ -142,7 +141,7 @@ pub fn verified_sources(
 /// Delete the source files among `files` that the archive at `root` holds
 /// verifiably (see [`verified_sources`]); keep the rest and say why.
 pub fn delete_sources(
-    root: &Path,
+    root: &ArchiveRoot,
     files: &[SourceFile],
     options: &WriteOptions,
     progress: &dyn Progress,

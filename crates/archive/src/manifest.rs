@@ -6,13 +6,13 @@
 //! one, so concurrent writers (shards) commit side by side. `docs/FORMAT.md`
 //! documents every field.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ArchiveError;
+use crate::{ArchiveError, ArchiveRoot};
 
 /// Directory of trailpack's own files under the archive root.
 pub const META_DIR: &str = "_trailpack";
@@ -257,16 +257,16 @@ pub struct Manifest {
 
 impl Manifest {
     /// Read every commit under `root`. A missing archive reads as empty.
-    pub fn load(root: &Path) -> Result<Manifest, ArchiveError> {
+    pub fn load(root: &ArchiveRoot) -> Result<Manifest, ArchiveError> {
         let mut manifest = Manifest::default();
-        for path in commit_paths(root)? {
-            let text = std::fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
+        root.read_each(&CommitFiles::list(root)?.commits, |path, text| {
             let commit = parse_commit(&text).map_err(|reason| ArchiveError::Manifest {
-                path: path.clone(),
+                path: root.locate(path),
                 reason,
             })?;
             manifest.add(commit);
-        }
+            Ok(())
+        })?;
         Ok(manifest)
     }
 
@@ -308,25 +308,42 @@ impl Manifest {
     }
 }
 
-/// The commit files under `root`, in commit order. A missing archive has none.
-fn commit_paths(root: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
-    let dir = root.join(COMMITS_DIR);
-    let mut paths = Vec::new();
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry.map_err(|e| ArchiveError::io(&dir, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".json") && !name.ends_with(PARTS_SUFFIX) {
-                    paths.push(entry.path());
-                }
+/// The commit files under `root` and their parts summaries.
+struct CommitFiles {
+    /// Commit files (relative paths), in commit order.
+    commits: Vec<String>,
+    /// Parts summaries that exist.
+    summaries: HashSet<String>,
+}
+
+impl CommitFiles {
+    /// List them. A missing archive has none.
+    fn list(root: &ArchiveRoot) -> Result<CommitFiles, ArchiveError> {
+        let mut files = CommitFiles {
+            commits: Vec::new(),
+            summaries: HashSet::new(),
+        };
+        for listed in root.list(COMMITS_DIR)? {
+            let name = listed.path.rsplit('/').next().unwrap_or_default();
+            // Only files directly in the directory, not temporary files.
+            if listed.path.len() != COMMITS_DIR.len() + 1 + name.len() || name.starts_with('.') {
+                continue;
+            }
+            if name.ends_with(PARTS_SUFFIX) {
+                files.summaries.insert(listed.path);
+            } else if name.ends_with(".json") {
+                files.commits.push(listed.path);
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ArchiveError::io(&dir, e)),
+        files.commits.sort();
+        Ok(files)
     }
-    paths.sort();
-    Ok(paths)
+
+    /// The parts summary of `commit`, when it has one.
+    fn summary(&self, commit: &str) -> Option<&str> {
+        let summary = format!("{}{PARTS_SUFFIX}", commit.strip_suffix(".json")?);
+        self.summaries.get(&summary).map(String::as_str)
+    }
 }
 
 /// The suffix of a commit's parts summary, `<commit id>.parts.json`: the commit's
@@ -352,17 +369,13 @@ fn retire(parts: &mut Vec<PartEntry>, retired: &[String]) {
     }
 }
 
-/// The parts one commit adds and retires: from its summary when there is one, else
-/// from the commit.
-fn commit_parts(path: &Path) -> Result<PartsOnly, ArchiveError> {
-    let summary = path.with_extension("").with_extension(&PARTS_SUFFIX[1..]);
-    let from = if summary.is_file() { &summary } else { path };
-    let text = std::fs::read(from).map_err(|e| ArchiveError::io(from, e))?;
+/// Parse the parts one commit adds and retires, from its summary or the commit.
+fn parse_parts(root: &ArchiveRoot, path: &str, text: &[u8]) -> Result<PartsOnly, ArchiveError> {
     let invalid = |reason: String| ArchiveError::Manifest {
-        path: from.to_path_buf(),
+        path: root.locate(path),
         reason,
     };
-    let commit: PartsOnly = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
+    let commit: PartsOnly = serde_json::from_slice(text).map_err(|e| invalid(e.to_string()))?;
     if !(COMMIT_VERSION..=RETIRING_COMMIT_VERSION).contains(&commit.version)
         || (commit.format != COMMIT_FORMAT && commit.format != PARTS_FORMAT)
     {
@@ -379,45 +392,61 @@ pub const PARTS_FORMAT: &str = "trailpack.parts";
 
 /// Only the parts of every commit, in commit order: what a query needs, read from
 /// the parts summaries.
-pub fn load_parts(root: &Path) -> Result<Vec<PartEntry>, ArchiveError> {
-    use rayon::prelude::*;
-    let commits: Vec<PartsOnly> = commit_paths(root)?
-        .par_iter()
-        .map(|path| commit_parts(path))
-        .collect::<Result<_, _>>()?;
+pub fn load_parts(root: &ArchiveRoot) -> Result<Vec<PartEntry>, ArchiveError> {
+    let files = CommitFiles::list(root)?;
+    let sources: Vec<String> = files
+        .commits
+        .iter()
+        .map(|commit| files.summary(commit).unwrap_or(commit).to_string())
+        .collect();
     let mut parts = Vec::new();
-    for commit in commits {
+    root.read_each(&sources, |path, text| {
+        let commit = parse_parts(root, path, &text)?;
         retire(&mut parts, &commit.retired_parts);
         parts.extend(commit.parts);
-    }
+        Ok(())
+    })?;
     Ok(parts)
 }
 
 /// Commits whose parts summary disagrees with the commit itself, one line each.
-pub fn check_parts_summaries(root: &Path) -> Result<Vec<String>, ArchiveError> {
+pub fn check_parts_summaries(root: &ArchiveRoot) -> Result<Vec<String>, ArchiveError> {
+    let files = CommitFiles::list(root)?;
+    let pairs: Vec<(&String, &str)> = files
+        .commits
+        .iter()
+        .filter_map(|commit| Some((commit, files.summary(commit)?)))
+        .collect();
     let mut problems = Vec::new();
-    for path in commit_paths(root)? {
-        let summary = path.with_extension("").with_extension(&PARTS_SUFFIX[1..]);
-        if !summary.is_file() {
-            continue;
-        }
-        let text = std::fs::read(&path).map_err(|e| ArchiveError::io(&path, e))?;
-        let commit = parse_commit(&text).map_err(|reason| ArchiveError::Manifest {
-            path: path.clone(),
-            reason,
+    for chunk in pairs.chunks(READ_PAIRS) {
+        let paths: Vec<String> = chunk
+            .iter()
+            .flat_map(|(commit, summary)| [commit.to_string(), summary.to_string()])
+            .collect();
+        let mut texts = Vec::with_capacity(paths.len());
+        root.read_each(&paths, |_, text| {
+            texts.push(text);
+            Ok(())
         })?;
-        let summary_parts = commit_parts(&path)?;
-        if summary_parts.parts != commit.parts
-            || summary_parts.retired_parts != commit.retired_parts
-        {
-            problems.push(format!(
-                "{}: does not match its commit's parts",
-                summary.display()
-            ));
+        for ((commit_path, summary_path), texts) in chunk.iter().zip(texts.chunks(2)) {
+            let commit = parse_commit(&texts[0]).map_err(|reason| ArchiveError::Manifest {
+                path: root.locate(commit_path),
+                reason,
+            })?;
+            let summary = parse_parts(root, summary_path, &texts[1])?;
+            if summary.parts != commit.parts || summary.retired_parts != commit.retired_parts {
+                problems.push(format!(
+                    "{}: does not match its commit's parts",
+                    root.locate(summary_path).display()
+                ));
+            }
         }
     }
     Ok(problems)
 }
+
+/// Commits (with their summaries) compared at once.
+const READ_PAIRS: usize = 128;
 
 /// Parse and check one commit file's bytes.
 pub fn parse_commit(bytes: &[u8]) -> Result<Commit, String> {
@@ -466,11 +495,12 @@ pub fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
         .map_err(|e| ArchiveError::io(dir, e))
 }
 
-/// Write a commit file; the commit takes effect when its rename lands.
-pub fn write_commit(root: &Path, commit: &Commit) -> Result<PathBuf, ArchiveError> {
-    let path = root.join(COMMITS_DIR).join(format!("{}.json", commit.id));
+/// Write a commit file; the commit takes effect when it lands (its rename on a
+/// local disk, its PUT on S3).
+pub fn write_commit(root: &ArchiveRoot, commit: &Commit) -> Result<String, ArchiveError> {
+    let path = format!("{COMMITS_DIR}/{}.json", commit.id);
     let invalid = |e: serde_json::Error| ArchiveError::Manifest {
-        path: path.clone(),
+        path: root.locate(&path),
         reason: e.to_string(),
     };
     // The summary lands first: without its commit it is never read.
@@ -480,15 +510,12 @@ pub fn write_commit(root: &Path, commit: &Commit) -> Result<PathBuf, ArchiveErro
         parts: commit.parts.clone(),
         retired_parts: commit.retired_parts.clone(),
     };
-    let summary_path = root
-        .join(COMMITS_DIR)
-        .join(format!("{}{PARTS_SUFFIX}", commit.id));
-    write_atomic(
+    let summary_path = format!("{COMMITS_DIR}/{}{PARTS_SUFFIX}", commit.id);
+    root.write(
         &summary_path,
         &serde_json::to_vec(&summary).map_err(invalid)?,
     )?;
-    let bytes = serde_json::to_vec_pretty(commit).map_err(invalid)?;
-    write_atomic(&path, &bytes)?;
+    root.write(&path, &serde_json::to_vec_pretty(commit).map_err(invalid)?)?;
     Ok(path)
 }
 
@@ -528,17 +555,21 @@ mod tests {
     #[test]
     fn commits_load_in_name_order() {
         let dir = tempfile::tempdir().unwrap();
-        write_commit(dir.path(), &commit("0002", "b")).unwrap();
-        write_commit(dir.path(), &commit("0001", "a")).unwrap();
-        let manifest = Manifest::load(dir.path()).unwrap();
+        write_commit(&ArchiveRoot::from(dir.path()), &commit("0002", "b")).unwrap();
+        write_commit(&ArchiveRoot::from(dir.path()), &commit("0001", "a")).unwrap();
+        let manifest = Manifest::load(&ArchiveRoot::from(dir.path())).unwrap();
         assert_eq!(manifest.commits, 2);
-        assert!(load_parts(dir.path()).unwrap().is_empty());
+        assert!(
+            load_parts(&ArchiveRoot::from(dir.path()))
+                .unwrap()
+                .is_empty()
+        );
         let keys: Vec<_> = manifest.files.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
         assert!(manifest.file("b").is_some());
         assert!(manifest.file("c").is_none());
-        write_commit(dir.path(), &commit("0003", "a")).unwrap();
-        let manifest = Manifest::load(dir.path()).unwrap();
+        write_commit(&ArchiveRoot::from(dir.path()), &commit("0003", "a")).unwrap();
+        let manifest = Manifest::load(&ArchiveRoot::from(dir.path())).unwrap();
         assert_eq!(manifest.files.len(), 3);
         let current: Vec<_> = manifest.current_files().map(|f| f.key.as_str()).collect();
         assert_eq!(current, ["b", "a"]);
@@ -547,9 +578,13 @@ mod tests {
     #[test]
     fn a_damaged_commit_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_commit(dir.path(), &commit("0001", "a")).unwrap();
+        let path = dir
+            .path()
+            .join(write_commit(&ArchiveRoot::from(dir.path()), &commit("0001", "a")).unwrap());
         std::fs::write(&path, b"{\"format\":\"other\"").unwrap();
-        let err = Manifest::load(dir.path()).unwrap_err().to_string();
+        let err = Manifest::load(&ArchiveRoot::from(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with(&format!("{}: invalid commit: ", path.display())),
             "{err}"
@@ -601,19 +636,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut first = commit("0001", "a");
         first.parts = vec![part("p/a.parquet"), part("p/b.parquet")];
-        write_commit(dir.path(), &first).unwrap();
+        write_commit(&ArchiveRoot::from(dir.path()), &first).unwrap();
         let mut merge = commit("0002", "a");
         merge.version = RETIRING_COMMIT_VERSION;
         merge.parts = vec![part("p/c.parquet")];
         merge.retired_parts = vec!["p/a.parquet".into(), "p/b.parquet".into()];
-        write_commit(dir.path(), &merge).unwrap();
+        write_commit(&ArchiveRoot::from(dir.path()), &merge).unwrap();
         let paths = |parts: &[PartEntry]| parts.iter().map(|p| p.path.clone()).collect::<Vec<_>>();
         assert_eq!(
-            paths(&Manifest::load(dir.path()).unwrap().parts),
+            paths(
+                &Manifest::load(&ArchiveRoot::from(dir.path()))
+                    .unwrap()
+                    .parts
+            ),
             ["p/c.parquet"]
         );
-        assert_eq!(paths(&load_parts(dir.path()).unwrap()), ["p/c.parquet"]);
-        assert!(check_parts_summaries(dir.path()).unwrap().is_empty());
+        assert_eq!(
+            paths(&load_parts(&ArchiveRoot::from(dir.path())).unwrap()),
+            ["p/c.parquet"]
+        );
+        assert!(
+            check_parts_summaries(&ArchiveRoot::from(dir.path()))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

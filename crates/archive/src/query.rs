@@ -7,7 +7,6 @@
 //! remaining row groups are read, rows are matched, and the full rows are read for
 //! the matches alone, through the page index so that unmatched pages are skipped.
 
-use std::fs::File;
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
@@ -18,14 +17,16 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
 use serde::Serialize;
 use trailpack_schema::Rebuilder;
 
-use crate::ArchiveError;
 use crate::manifest::{PartEntry, load_parts};
 use crate::read::record_origin;
+use crate::store::PartReader;
+use crate::{ArchiveError, ArchiveRoot};
 
 /// Rows read per batch.
 const BATCH_ROWS: usize = 8192;
@@ -192,7 +193,7 @@ impl QueryFilter {
 /// Run `filter` over the archive at `root`. Matches come in event-time order (then
 /// source key and record index); `limit` keeps the first ones.
 pub fn query(
-    root: &Path,
+    root: &ArchiveRoot,
     filter: &QueryFilter,
     limit: Option<usize>,
 ) -> Result<(Vec<QueryMatch>, Explain), ArchiveError> {
@@ -211,14 +212,14 @@ pub fn query(
 }
 
 /// Count the events `filter` matches, reading only the filter columns.
-pub fn count(root: &Path, filter: &QueryFilter) -> Result<(u64, Explain), ArchiveError> {
+pub fn count(root: &ArchiveRoot, filter: &QueryFilter) -> Result<(u64, Explain), ArchiveError> {
     let (_, explain) = run(root, filter, false)?;
     Ok((explain.rows_matched, explain))
 }
 
 /// Prune and match; with `fetch`, also read and rebuild the matching rows.
 fn run(
-    root: &Path,
+    root: &ArchiveRoot,
     filter: &QueryFilter,
     fetch: bool,
 ) -> Result<(Vec<QueryMatch>, Explain), ArchiveError> {
@@ -276,7 +277,7 @@ fn time_overlaps(part: &PartEntry, filter: &QueryFilter) -> bool {
 }
 
 fn scan_part(
-    root: &Path,
+    root: &ArchiveRoot,
     part: &PartEntry,
     filter: &QueryFilter,
     predicates: &[Predicate],
@@ -284,28 +285,21 @@ fn scan_part(
     explain: &mut Explain,
     matches: &mut Vec<QueryMatch>,
 ) -> Result<(), ArchiveError> {
-    let path = root.join(&part.path);
+    let path = root.locate(&part.path);
     let parquet_error = |source| ArchiveError::Parquet {
         path: path.clone(),
         error: source,
     };
-    let open = || {
-        File::open(&path).map_err(|e| ArchiveError::Io {
-            path: path.clone(),
-            error: e,
-        })
-    };
+    let file = root.open_part(&part.path)?;
+    let open = || file.try_clone().map_err(|e| ArchiveError::io(&path, e));
     // Pruning and matching need the footer only; the page index is loaded for the
     // final read of matching rows, where it lets unmatched pages be skipped.
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
-    let file = open()?;
-    explain.bytes_read += footer_length(&file).map_err(|e| ArchiveError::Io {
-        path: path.clone(),
-        error: e,
-    })?;
+    explain.bytes_read += footer_length(&file).map_err(parquet_error)?;
     // Parse the footer once; both reads below reuse it.
     let reader_metadata = ArrowReaderMetadata::load(&file, options).map_err(parquet_error)?;
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_metadata.clone());
+    let builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, reader_metadata.clone());
     let metadata = builder.metadata().clone();
     let schema = builder.parquet_schema().clone();
     let leaf = |name: &str| {
@@ -442,13 +436,8 @@ fn scan_part(
 
 /// The bytes of a part's footer (metadata, its length and the magic), which every
 /// opened part costs: the last 8 bytes give the metadata's length.
-fn footer_length(file: &File) -> std::io::Result<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = file;
-    let mut tail = [0u8; 8];
-    file.seek(SeekFrom::End(-8))?;
-    file.read_exact(&mut tail)?;
-    file.seek(SeekFrom::Start(0))?;
+fn footer_length(part: &PartReader) -> parquet::errors::Result<u64> {
+    let tail = part.get_bytes(part.len().saturating_sub(8), 8)?;
     let metadata = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
     Ok(u64::from(metadata) + 8)
 }

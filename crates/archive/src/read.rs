@@ -16,7 +16,7 @@ use trailpack_schema::fields::{RECORD_INDEX, SOURCE_KEY};
 use trailpack_source::{Filter, UtcTime};
 
 use crate::manifest::{FileEntry, FileStatus, Manifest, write_atomic};
-use crate::{ArchiveError, hex};
+use crate::{ArchiveError, ArchiveRoot, hex};
 
 /// Rows per batch when reading parts.
 const READ_BATCH_ROWS: usize = 64 * 1024;
@@ -81,7 +81,7 @@ fn output_path(to: &Path, key: &str, gzip: bool) -> Result<PathBuf, ArchiveError
 /// key, checking every file's SHA-256 against the manifest before it is written.
 /// With `gzip`, files are written gzipped as `.json.gz`; otherwise as plain `.json`.
 pub fn restore(
-    root: &Path,
+    root: &ArchiveRoot,
     filter: &FileFilter,
     to: &Path,
     gzip: bool,
@@ -113,13 +113,11 @@ pub type RecordsByKey = HashMap<String, Vec<(u32, Vec<u8>)>>;
 
 /// Rebuild the records of the given keys from one part.
 pub fn read_records<'k>(
-    root: &Path,
+    root: &ArchiveRoot,
     part: &str,
     keys: impl Iterator<Item = &'k str>,
 ) -> Result<RecordsByKey, ArchiveError> {
-    let path = root.join(part);
-    let file = std::fs::File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
-    records_from(file, &path, keys)
+    records_from(root.open_part(part)?, &root.locate(part), keys)
 }
 
 /// Rebuild the records of the given keys from a part's bytes (`path` names it in
@@ -312,7 +310,7 @@ pub struct Stats {
 }
 
 /// Summarise the archive at `root`.
-pub fn stats(root: &Path) -> Result<Stats, ArchiveError> {
+pub fn stats(root: &ArchiveRoot) -> Result<Stats, ArchiveError> {
     let manifest = Manifest::load(root)?;
     let mut stats = Stats {
         commits: manifest.commits as u64,

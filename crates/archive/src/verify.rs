@@ -6,8 +6,7 @@
 //! validated over the archived digests, and every log file they list checked
 //! against the bytes rebuilt from the archive.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -16,9 +15,11 @@ use serde::Serialize;
 use trailpack_decode::{DEFAULT_MAX_FILE_BYTES, gunzip, sha256};
 use trailpack_digest::{DigestInput, PublicKeyEntry, PublicKeys, ValidationReport};
 
-use crate::manifest::{DigestEntry, FileEntry, FileStatus, Manifest, PartEntry};
+use crate::manifest::{
+    DigestEntry, FileEntry, FileStatus, META_DIR, Manifest, PartEntry, QUARANTINE_DIR,
+};
 use crate::read::{assemble, check_sha256, records_from};
-use crate::{ArchiveError, hex};
+use crate::{ArchiveError, ArchiveRoot, hex};
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -69,12 +70,17 @@ impl VerifyReport {
 }
 
 /// Verify the archive at `root`.
-pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, ArchiveError> {
+pub fn verify(root: &ArchiveRoot, options: &VerifyOptions) -> Result<VerifyReport, ArchiveError> {
     let manifest = Manifest::load(root)?;
     let mut report = VerifyReport::default();
     let rebuild = options.deep || options.digests;
     let mut files_by_part: BTreeMap<&str, Vec<&FileEntry>> = BTreeMap::new();
     let mut hashes: HashMap<String, String> = HashMap::new();
+    let quarantined: HashSet<String> = root
+        .list(QUARANTINE_DIR)?
+        .into_iter()
+        .map(|listed| listed.path)
+        .collect();
     for entry in manifest.current_files() {
         match (entry.status, &entry.part) {
             (FileStatus::Archived, Some(part)) => {
@@ -87,7 +93,7 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
                 let kept = entry
                     .quarantine_path
                     .as_ref()
-                    .is_some_and(|p| root.join(p).is_file());
+                    .is_some_and(|p| quarantined.contains(p));
                 if kept {
                     report.quarantined_present += 1;
                 } else {
@@ -102,7 +108,7 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
     }
     for part in &manifest.parts {
         report.parts += 1;
-        let path = root.join(&part.path);
+        let path = root.locate(&part.path);
         let bytes = match read_checked_part(root, part) {
             Ok(bytes) => bytes,
             Err(problem) => {
@@ -139,7 +145,7 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
             }
         }
     }
-    report.warnings = orphan_parts(root, &manifest);
+    report.warnings = orphan_parts(root, &manifest)?;
     report
         .problems
         .extend(crate::manifest::check_parts_summaries(root)?);
@@ -152,13 +158,10 @@ pub fn verify(root: &Path, options: &VerifyOptions) -> Result<VerifyReport, Arch
 
 /// Read a part and check it against its manifest entry: size, CRC-32, Parquet
 /// footer and row count. The error is one line saying what is wrong.
-pub(crate) fn read_checked_part(root: &Path, part: &PartEntry) -> Result<Bytes, String> {
-    let path = root.join(&part.path);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => Bytes::from(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err("missing (named by the manifest)".into());
-        }
+pub(crate) fn read_checked_part(root: &ArchiveRoot, part: &PartEntry) -> Result<Bytes, String> {
+    let bytes = match root.read(&part.path) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err("missing (named by the manifest)".into()),
         Err(e) => return Err(format!("cannot read: {e}")),
     };
     if bytes.len() as u64 != part.bytes {
@@ -207,43 +210,32 @@ fn check_file(
     }
 }
 
-/// Part files on disk that no commit names.
-fn orphan_parts(root: &Path, manifest: &Manifest) -> Vec<String> {
-    let named: std::collections::HashSet<&str> =
-        manifest.parts.iter().map(|p| p.path.as_str()).collect();
-    let mut warnings = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if path.is_dir() && name.contains('=') {
-                stack.push(path);
-            } else if name.starts_with("part-") && name.ends_with(".parquet") {
-                let relative = path
-                    .strip_prefix(root)
-                    .unwrap_or(&path)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                if !named.contains(relative.as_str()) {
-                    warnings.push(format!(
-                        "part {relative}: not in any commit (left by a crash; the next archive run over its partition removes it)"
-                    ));
-                }
-            }
-        }
-    }
-    warnings.sort();
-    warnings
+/// Part files in the archive that no commit names.
+fn orphan_parts(root: &ArchiveRoot, manifest: &Manifest) -> Result<Vec<String>, ArchiveError> {
+    let named: HashSet<&str> = manifest.parts.iter().map(|p| p.path.as_str()).collect();
+    Ok(root
+        .list("")?
+        .into_iter()
+        .filter(|listed| {
+            let name = listed.path.rsplit('/').next().unwrap_or_default();
+            !listed.path.starts_with(META_DIR)
+                && name.starts_with("part-")
+                && name.ends_with(".parquet")
+                && !named.contains(listed.path.as_str())
+        })
+        .map(|listed| {
+            format!(
+                "part {}: not in any commit (left by a crash; the next archive run over its partition removes it)",
+                listed.path
+            )
+        })
+        .collect())
 }
 
 /// Check every stored digest against its manifest entry (present, size, SHA-256
 /// of the uncompressed bytes) and return them for chain validation.
 fn check_stored_digests(
-    root: &Path,
+    root: &ArchiveRoot,
     manifest: &Manifest,
     report: &mut VerifyReport,
 ) -> Result<Vec<DigestInput>, ArchiveError> {
@@ -272,16 +264,11 @@ fn check_stored_digests(
 /// A stored digest's uncompressed bytes, checked against its manifest entry
 /// (present, size, SHA-256); the inner error says what is wrong.
 pub(crate) fn read_checked_digest(
-    root: &Path,
+    root: &ArchiveRoot,
     entry: &DigestEntry,
 ) -> Result<Result<Vec<u8>, String>, ArchiveError> {
-    let path = root.join(&entry.stored_path);
-    let stored = match std::fs::read(&path) {
-        Ok(stored) => stored,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Err("stored bytes missing".into()));
-        }
-        Err(e) => return Err(ArchiveError::Io { path, error: e }),
+    let Some(stored) = root.read(&entry.stored_path)? else {
+        return Ok(Err("stored bytes missing".into()));
     };
     if stored.len() as u64 != entry.size {
         return Ok(Err(format!(
@@ -293,7 +280,7 @@ pub(crate) fn read_checked_digest(
     let bytes = if entry.key.ends_with(".gz") {
         gunzip(&stored, DEFAULT_MAX_FILE_BYTES).ok()
     } else {
-        Some(stored)
+        Some(stored.to_vec())
     };
     let actual = bytes.as_deref().map(|b| hex(&sha256(b)));
     if actual != entry.sha256 {

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
@@ -24,10 +23,9 @@ use trailpack_source::{
 
 use crate::manifest::{
     COMMIT_FORMAT, COMMIT_VERSION, Commit, DIGESTS_DIR, DigestEntry, FileEntry, FileStatus,
-    FrameEntry, Manifest, PartEntry, QUARANTINE_DIR, StoredPublicKey, sync_dir, write_atomic,
-    write_commit,
+    FrameEntry, Manifest, PartEntry, QUARANTINE_DIR, StoredPublicKey, load_parts, write_commit,
 };
-use crate::{ArchiveError, Progress, hex};
+use crate::{ArchiveError, ArchiveRoot, Progress, hex};
 
 /// Default zstd level for parts.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
@@ -592,7 +590,7 @@ pub(crate) fn in_shard(file: &SourceFile, options: &WriteOptions) -> Option<Part
 /// Plan an archive run over `files` into the archive at `root` without writing:
 /// files already in the manifest and other shards' files are left out.
 pub fn plan(
-    root: &Path,
+    root: &ArchiveRoot,
     files: Vec<SourceFile>,
     options: &WriteOptions,
 ) -> Result<Plan, ArchiveError> {
@@ -635,14 +633,16 @@ fn plan_from(manifest: &Manifest, files: Vec<SourceFile>, options: &WriteOptions
 /// Archive `files` into the archive at `root`. Files already in the manifest are
 /// skipped; digest files are kept whole with their signatures from `integrity`.
 pub fn archive(
-    root: &Path,
+    root: &ArchiveRoot,
     files: Vec<SourceFile>,
     options: &WriteOptions,
     integrity: &IntegrityInputs,
     progress: &dyn Progress,
 ) -> Result<RunReport, ArchiveError> {
     let started = Instant::now();
-    std::fs::create_dir_all(root).map_err(|e| ArchiveError::io(root, e))?;
+    if let Some(dir) = root.local() {
+        std::fs::create_dir_all(dir).map_err(|e| ArchiveError::io(dir, e))?;
+    }
     let manifest = Manifest::load(root)?;
     let plan = plan_from(&manifest, files, options);
     progress.start(plan.files() as u64, plan.bytes());
@@ -704,7 +704,7 @@ pub fn archive(
 pub(crate) struct Writer<'a> {
     /// Identities of the events written in this run, for duplicate detection.
     events: HashSet<u64>,
-    root: &'a Path,
+    root: &'a ArchiveRoot,
     options: &'a WriteOptions,
     properties: Arc<WriterProperties>,
     ids: Ids,
@@ -714,7 +714,7 @@ pub(crate) struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     pub(crate) fn try_new(
-        root: &'a Path,
+        root: &'a ArchiveRoot,
         options: &'a WriteOptions,
         report: &'a mut RunReport,
         progress: &'a dyn Progress,
@@ -838,33 +838,33 @@ impl<'a> Writer<'a> {
     /// committing it. The grace period and a fresh read of the commits keep this from
     /// touching a part that a concurrent writer is still writing or committing.
     pub(crate) fn remove_orphans(&self, partition: &PartitionKey) -> Result<(), ArchiveError> {
-        let dir = self.root.join(partition.dir());
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(());
-        };
+        let dir = partition.dir();
         let mut candidates = Vec::new();
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for listed in self.root.list(&dir)? {
+            let Some(name) = listed
+                .path
+                .strip_prefix(&dir)
+                .and_then(|n| n.strip_prefix('/'))
+            else {
+                continue;
+            };
             let ours = name.starts_with("part-") && name.ends_with(".parquet");
             let temp = name.starts_with(".tmp-");
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
+            let stale = listed
+                .modified
                 .and_then(|modified| modified.elapsed().ok())
                 .is_some_and(|age| age >= ORPHAN_GRACE);
-            if (ours || temp) && stale {
-                candidates.push((format!("{}/{name}", partition.dir()), entry.path()));
+            if (ours || temp) && stale && !name.contains('/') {
+                candidates.push(listed.path);
             }
         }
         if candidates.is_empty() {
             return Ok(());
         }
-        let manifest = Manifest::load(self.root)?;
-        let known: HashSet<&str> = manifest.parts.iter().map(|p| p.path.as_str()).collect();
-        for (relative, path) in candidates {
-            if !known.contains(relative.as_str()) {
-                std::fs::remove_file(&path).map_err(|e| ArchiveError::io(&path, e))?;
+        let known: HashSet<String> = load_parts(self.root)?.into_iter().map(|p| p.path).collect();
+        for relative in candidates {
+            if !known.contains(&relative) {
+                self.root.delete(&relative)?;
             }
         }
         Ok(())
@@ -884,7 +884,7 @@ impl<'a> Writer<'a> {
             reason: reason.clone(),
         });
         let quarantine_path = format!("{QUARANTINE_DIR}/{}", file.key);
-        write_atomic(&self.root.join(&quarantine_path), stored)?;
+        self.root.write(&quarantine_path, stored)?;
         Ok(FileEntry {
             key: file.key.clone(),
             status: FileStatus::Quarantined,
@@ -1000,7 +1000,7 @@ impl<'a> Writer<'a> {
                 SourceCompression::None => Some(stored.clone()),
             };
             let stored_path = format!("{DIGESTS_DIR}/{}", file.key);
-            write_atomic(&self.root.join(&stored_path), &stored)?;
+            self.root.write(&stored_path, &stored)?;
             entries.push(DigestEntry {
                 key: file.key.clone(),
                 account: file.name.account.clone(),
@@ -1048,15 +1048,10 @@ impl<'a> Writer<'a> {
             }
         }
         order.sort_unstable();
-        let dir = self.root.join(partition.dir());
-        std::fs::create_dir_all(&dir).map_err(|e| ArchiveError::io(&dir, e))?;
         let id = self.ids.next();
         let relative = format!("{}/part-{id}.parquet", partition.dir());
-        let final_path = self.root.join(&relative);
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-part-")
-            .tempfile_in(&dir)
-            .map_err(|e| ArchiveError::io(&dir, e))?;
+        let final_path = self.root.locate(&relative);
+        let temp = self.root.temp_file(&partition.dir())?;
         let sink = CrcWriter {
             inner: std::io::BufWriter::with_capacity(
                 1 << 20,
@@ -1122,15 +1117,10 @@ impl<'a> Writer<'a> {
         let sink = writer.into_inner().map_err(parquet_error)?;
         let crc32 = sink.hasher.finalize();
         let bytes = sink.bytes;
-        let file = sink
-            .inner
+        sink.inner
             .into_inner()
             .map_err(|e| ArchiveError::io(temp.path(), e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| ArchiveError::io(temp.path(), e))?;
-        temp.persist(&final_path)
-            .map_err(|e| ArchiveError::io(&final_path, e.error))?;
-        sync_dir(&dir)?;
+        self.root.persist(temp, &relative)?;
         self.report.stages.encode += started.elapsed().as_secs_f64();
 
         let fallback_rows: u64 = fallback_rows_per_file.iter().sum();

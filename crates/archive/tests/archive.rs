@@ -9,7 +9,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::FileReader;
 use trailpack_archive::manifest::{COMMITS_DIR, Manifest, PARTS_SUFFIX, load_parts};
 use trailpack_archive::{
-    FileFilter, IntegrityInputs, NoProgress, ORPHAN_GRACE, WriteOptions, archive, restore,
+    ArchiveRoot, FileFilter, IntegrityInputs, NoProgress, ORPHAN_GRACE, WriteOptions, archive,
+    restore,
 };
 
 const ACCOUNT: &str = "123456789012";
@@ -34,7 +35,7 @@ fn write_log(trail: &Path, region: &str, minute: u32, records: &[String]) -> Str
 fn run(trail: &Path, archive_dir: &Path, options: &WriteOptions) -> trailpack_archive::RunReport {
     let listing = trailpack_source::list(trail).unwrap();
     archive(
-        archive_dir,
+        &ArchiveRoot::from(archive_dir),
         listing.files,
         options,
         &IntegrityInputs::default(),
@@ -44,7 +45,7 @@ fn run(trail: &Path, archive_dir: &Path, options: &WriteOptions) -> trailpack_ar
 }
 
 fn total_rows(archive_dir: &Path) -> u64 {
-    Manifest::load(archive_dir)
+    Manifest::load(&ArchiveRoot::from(archive_dir))
         .unwrap()
         .parts
         .iter()
@@ -80,7 +81,7 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
         "small part size splits the partition"
     );
 
-    let manifest = Manifest::load(&archive_dir).unwrap();
+    let manifest = Manifest::load(&ArchiveRoot::from(&archive_dir)).unwrap();
     assert_eq!(manifest.parts.len() as u64, report.parts_written);
     for part in &manifest.parts {
         let path = archive_dir.join(&part.path);
@@ -131,7 +132,13 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
     assert_eq!(empty.part, None);
 
     let out = dir.path().join("restored");
-    let restored = restore(&archive_dir, &FileFilter::default(), &out, false).unwrap();
+    let restored = restore(
+        &ArchiveRoot::from(&archive_dir),
+        &FileFilter::default(),
+        &out,
+        false,
+    )
+    .unwrap();
     assert_eq!(restored.files, 8);
     for file in &manifest.files {
         let original = std::fs::read(trail.join(&file.key)).unwrap();
@@ -148,7 +155,9 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
     filter.files.regions = vec!["eu-west-1".into()];
     let out = dir.path().join("eu");
     assert_eq!(
-        restore(&archive_dir, &filter, &out, false).unwrap().files,
+        restore(&ArchiveRoot::from(&archive_dir), &filter, &out, false)
+            .unwrap()
+            .files,
         2
     );
 }
@@ -175,7 +184,10 @@ fn a_crash_between_part_and_commit_loses_and_duplicates_nothing() {
     commits.sort();
     std::fs::remove_file(commits.last().unwrap()).unwrap();
     // A query reads the parts of committed commits only.
-    assert_eq!(load_parts(&archive_dir).unwrap().len(), 1);
+    assert_eq!(
+        load_parts(&ArchiveRoot::from(&archive_dir)).unwrap().len(),
+        1
+    );
     let partition = archive_dir.join(format!(
         "account={ACCOUNT}/region=us-east-1/year=2021/month=01"
     ));
@@ -223,7 +235,7 @@ fn a_file_that_vanishes_before_it_is_read_is_reported_and_retried() {
     let content = std::fs::read(trail.join(&vanishing)).unwrap();
     std::fs::remove_file(trail.join(&vanishing)).unwrap();
     let report = archive(
-        &archive_dir,
+        &ArchiveRoot::from(&archive_dir),
         listing.files,
         &WriteOptions::default(),
         &IntegrityInputs::default(),
@@ -234,7 +246,7 @@ fn a_file_that_vanishes_before_it_is_read_is_reported_and_retried() {
     assert_eq!(report.files_unreadable, 1);
     assert_eq!(report.files_quarantined, 0);
     assert!(
-        Manifest::load(&archive_dir)
+        Manifest::load(&ArchiveRoot::from(&archive_dir))
             .unwrap()
             .file(&vanishing)
             .is_none()

@@ -28,8 +28,8 @@ use std::sync::Arc;
 mod s3;
 
 pub use s3::{
-    DEFAULT_S3_BACKOFF, DEFAULT_S3_CONCURRENCY, DEFAULT_S3_RETRIES, Fetched, ObjectMetadata,
-    S3Bucket, S3Options, parse_url,
+    DEFAULT_MULTIPART_THRESHOLD, DEFAULT_S3_BACKOFF, DEFAULT_S3_CONCURRENCY, DEFAULT_S3_RETRIES,
+    Fetched, ListedObject, ObjectMetadata, S3Bucket, S3Options, parse_url,
 };
 
 /// What a CloudTrail file holds.

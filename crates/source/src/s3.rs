@@ -1,14 +1,17 @@
-//! S3 sources through `object_store`: parallel prefix listing, bounded concurrent
-//! GETs with retries, digest metadata, and deletion.
+//! S3 through `object_store`: parallel prefix listing, bounded concurrent GETs with
+//! retries, digest metadata and deletion for sources, and the plain object operations
+//! (get, put, conditional put, upload, list, delete) an archive on S3 is built from.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    Attribute, BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig,
+    Attribute, BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    RetryConfig, WriteMultipart,
 };
 
 use crate::{Listing, Location, SourceError, SourceFile, key_from_components, parse_file_name};
@@ -36,6 +39,8 @@ pub struct S3Options {
     pub retries: usize,
     /// First backoff after a throttled or failed request.
     pub backoff: Duration,
+    /// Files larger than this are uploaded in parts (multipart upload).
+    pub multipart_threshold: usize,
 }
 
 impl Default for S3Options {
@@ -45,6 +50,7 @@ impl Default for S3Options {
             concurrency: DEFAULT_S3_CONCURRENCY,
             retries: DEFAULT_S3_RETRIES,
             backoff: DEFAULT_S3_BACKOFF,
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
         }
     }
 }
@@ -54,6 +60,7 @@ pub struct S3Bucket {
     name: String,
     store: Arc<dyn ObjectStore>,
     concurrency: usize,
+    multipart_threshold: usize,
 }
 
 impl std::fmt::Debug for S3Bucket {
@@ -94,6 +101,7 @@ impl S3Bucket {
             name: bucket.to_string(),
             store: Arc::new(store),
             concurrency: options.concurrency.max(1),
+            multipart_threshold: options.multipart_threshold,
         }))
     }
 
@@ -101,6 +109,137 @@ impl S3Bucket {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The whole object at `key`; a missing object is an error of kind `NotFound`.
+    pub fn get(&self, key: &str) -> std::io::Result<Bytes> {
+        runtime().block_on(async {
+            let result = self
+                .store
+                .get(&ObjectPath::from(key))
+                .await
+                .map_err(io_error)?;
+            result.bytes().await.map_err(io_error)
+        })
+    }
+
+    /// The objects at `keys`, up to the bucket's concurrency at once, in order.
+    pub fn get_all(&self, keys: &[String]) -> Vec<std::io::Result<Bytes>> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        runtime().block_on(
+            futures::stream::iter(keys)
+                .map(|key| async move {
+                    let result = self
+                        .store
+                        .get(&ObjectPath::from(key.as_str()))
+                        .await
+                        .map_err(io_error)?;
+                    result.bytes().await.map_err(io_error)
+                })
+                .buffered(self.concurrency)
+                .collect(),
+        )
+    }
+
+    /// Store `bytes` at `key`, replacing any object there. A PUT lands whole or
+    /// not at all.
+    pub fn put(&self, key: &str, bytes: Bytes) -> std::io::Result<()> {
+        runtime()
+            .block_on(self.store.put(&ObjectPath::from(key), bytes.into()))
+            .map(|_| ())
+            .map_err(io_error)
+    }
+
+    /// Store `bytes` at `key` only if nothing is there (`If-None-Match: *`); an
+    /// existing object is an error of kind `AlreadyExists`.
+    pub fn put_if_absent(&self, key: &str, bytes: Bytes) -> std::io::Result<()> {
+        let options = PutOptions::from(PutMode::Create);
+        runtime()
+            .block_on(
+                self.store
+                    .put_opts(&ObjectPath::from(key), bytes.into(), options),
+            )
+            .map(|_| ())
+            .map_err(io_error)
+    }
+
+    /// Upload the local file at `path` to `key`: one PUT up to
+    /// [`S3Options::multipart_threshold`], a multipart upload above it. Either way the object
+    /// appears whole or not at all.
+    pub fn upload(&self, key: &str, path: &std::path::Path) -> std::io::Result<()> {
+        let size = std::fs::metadata(path)?.len();
+        if size <= self.multipart_threshold as u64 {
+            return self.put(key, Bytes::from(std::fs::read(path)?));
+        }
+        runtime().block_on(async {
+            use std::io::Read;
+            let upload = self
+                .store
+                .put_multipart(&ObjectPath::from(key))
+                .await
+                .map_err(io_error)?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, MULTIPART_CHUNK);
+            let mut file = std::fs::File::open(path)?;
+            let mut chunk = vec![0; MULTIPART_CHUNK];
+            loop {
+                let read = file.read(&mut chunk)?;
+                if read == 0 {
+                    break;
+                }
+                writer
+                    .wait_for_capacity(MULTIPART_IN_FLIGHT)
+                    .await
+                    .map_err(io_error)?;
+                writer.write(&chunk[..read]);
+            }
+            writer.finish().await.map(|_| ()).map_err(io_error)
+        })
+    }
+
+    /// Every object under `prefix` (a whole path segment), in key order.
+    pub fn list_all(&self, prefix: &str) -> std::io::Result<Vec<ListedObject>> {
+        let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+        let mut objects: Vec<ListedObject> = runtime()
+            .block_on(self.store.list(prefix.as_ref()).try_collect::<Vec<_>>())
+            .map_err(io_error)?
+            .into_iter()
+            .map(|meta| ListedObject {
+                key: meta.location.as_ref().to_string(),
+                size: meta.size,
+                last_modified: meta.last_modified.into(),
+            })
+            .collect();
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
+    }
+
+    /// Delete the object at `key`; a missing object is not an error.
+    pub fn delete_object(&self, key: &str) -> std::io::Result<()> {
+        match runtime().block_on(self.store.delete(&ObjectPath::from(key))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(io_error(error)),
+        }
+    }
+}
+
+/// Default size above which a file is uploaded in parts: one PUT is simplest, and
+/// parts let a large file upload with several requests at once.
+pub const DEFAULT_MULTIPART_THRESHOLD: usize = 64 << 20;
+/// The size of one part of a multipart upload (S3's minimum is 5 MiB).
+const MULTIPART_CHUNK: usize = 16 << 20;
+/// Parts of one multipart upload in flight at once.
+const MULTIPART_IN_FLIGHT: usize = 4;
+
+/// One object found by [`S3Bucket::list_all`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// The object's key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written.
+    pub last_modified: std::time::SystemTime,
 }
 
 /// What S3 keeps beside a digest file's bytes, in its user metadata.
@@ -245,6 +384,9 @@ fn io_error(error: object_store::Error) -> std::io::Error {
     match error {
         object_store::Error::NotFound { .. } => {
             std::io::Error::new(std::io::ErrorKind::NotFound, error)
+        }
+        object_store::Error::AlreadyExists { .. } => {
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, error)
         }
         other => std::io::Error::other(other),
     }

@@ -1,0 +1,443 @@
+//! Where an archive lives: a local directory, or a prefix in an S3 bucket.
+//!
+//! Every read and write of the archive goes through [`ArchiveRoot`] with paths
+//! relative to the root (`/`-separated). On a local disk a write is a temporary
+//! file, fsync, rename and directory fsync; on S3 a write is one PUT (or one
+//! multipart upload), which lands whole or not at all, so the commit protocol is the
+//! same on both: parts first, then the commit that names them.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use parquet::file::reader::{ChunkReader, Length};
+use tempfile::NamedTempFile;
+use trailpack_source::{S3Bucket, S3Options};
+
+use crate::ArchiveError;
+use crate::manifest::{sync_dir, write_atomic};
+
+/// Objects read at once when many small ones (commits) are needed.
+const READ_WAVE: usize = 256;
+
+/// The root of an archive.
+#[derive(Debug, Clone)]
+pub enum ArchiveRoot {
+    /// A local directory.
+    Local(PathBuf),
+    /// A prefix (without a trailing `/`, maybe empty) in an S3 bucket.
+    S3 {
+        /// The bucket, opened.
+        bucket: Arc<S3Bucket>,
+        /// The archive's prefix.
+        prefix: String,
+    },
+}
+
+/// One object or file found under the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its path relative to the root.
+    pub path: String,
+    /// When it was last written.
+    pub modified: Option<SystemTime>,
+}
+
+impl From<&Path> for ArchiveRoot {
+    fn from(path: &Path) -> Self {
+        ArchiveRoot::Local(path.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for ArchiveRoot {
+    fn from(path: &PathBuf) -> Self {
+        ArchiveRoot::Local(path.clone())
+    }
+}
+
+impl std::fmt::Display for ArchiveRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArchiveRoot::Local(path) => write!(f, "{}", path.display()),
+            ArchiveRoot::S3 { bucket, prefix } if prefix.is_empty() => {
+                write!(f, "s3://{}", bucket.name())
+            }
+            ArchiveRoot::S3 { bucket, prefix } => write!(f, "s3://{}/{prefix}", bucket.name()),
+        }
+    }
+}
+
+impl ArchiveRoot {
+    /// Open an archive location: an `s3://bucket/prefix` URL, or a local path.
+    pub fn open(location: &str, s3: &S3Options) -> Result<ArchiveRoot, ArchiveError> {
+        if !location.starts_with("s3://") {
+            return Ok(ArchiveRoot::Local(PathBuf::from(location)));
+        }
+        let invalid = |e: trailpack_source::SourceError| ArchiveError::Options(e.to_string());
+        let (bucket, prefix) = trailpack_source::parse_url(location).map_err(invalid)?;
+        Ok(ArchiveRoot::S3 {
+            bucket: S3Bucket::open(&bucket, s3).map_err(invalid)?,
+            prefix,
+        })
+    }
+
+    /// The local directory, when the archive is local.
+    pub fn local(&self) -> Option<&Path> {
+        match self {
+            ArchiveRoot::Local(path) => Some(path),
+            ArchiveRoot::S3 { .. } => None,
+        }
+    }
+
+    /// Where `relative` is, for messages: a local path or an `s3://` URL.
+    pub fn locate(&self, relative: &str) -> PathBuf {
+        match self {
+            ArchiveRoot::Local(path) => path.join(relative),
+            ArchiveRoot::S3 { .. } => PathBuf::from(format!("{self}/{relative}")),
+        }
+    }
+
+    fn key(&self, relative: &str) -> String {
+        match self {
+            ArchiveRoot::S3 { prefix, .. } if !prefix.is_empty() && !relative.is_empty() => {
+                format!("{prefix}/{relative}")
+            }
+            ArchiveRoot::S3 { prefix, .. } if relative.is_empty() => prefix.clone(),
+            _ => relative.to_string(),
+        }
+    }
+
+    fn error(&self, relative: &str, error: std::io::Error) -> ArchiveError {
+        ArchiveError::io(&self.locate(relative), error)
+    }
+
+    /// The bytes at `relative`, or `None` when there is nothing there.
+    pub fn read(&self, relative: &str) -> Result<Option<Bytes>, ArchiveError> {
+        let read = match self {
+            ArchiveRoot::Local(path) => std::fs::read(path.join(relative)).map(Bytes::from),
+            ArchiveRoot::S3 { bucket, .. } => bucket.get(&self.key(relative)),
+        };
+        match read {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error(relative, e)),
+        }
+    }
+
+    /// The bytes of each of `relatives`, which must exist, read [`READ_WAVE`] at a
+    /// time and handed to `each` in order.
+    pub fn read_each(
+        &self,
+        relatives: &[String],
+        mut each: impl FnMut(&str, Bytes) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        use rayon::prelude::*;
+        for wave in relatives.chunks(READ_WAVE) {
+            let read: Vec<std::io::Result<Bytes>> = match self {
+                ArchiveRoot::Local(path) => wave
+                    .par_iter()
+                    .map(|relative| std::fs::read(path.join(relative)).map(Bytes::from))
+                    .collect(),
+                ArchiveRoot::S3 { bucket, .. } => {
+                    let keys: Vec<String> = wave.iter().map(|r| self.key(r)).collect();
+                    bucket.get_all(&keys)
+                }
+            };
+            for (relative, bytes) in wave.iter().zip(read) {
+                each(relative, bytes.map_err(|e| self.error(relative, e))?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every file under the directory `relative` (recursively), sorted by path.
+    /// A missing directory lists as empty.
+    pub fn list(&self, relative: &str) -> Result<Vec<Listed>, ArchiveError> {
+        match self {
+            ArchiveRoot::Local(root) => {
+                let dir = root.join(relative);
+                if !dir.is_dir() {
+                    return Ok(Vec::new());
+                }
+                let mut listed = Vec::new();
+                let mut stack = vec![dir];
+                while let Some(dir) = stack.pop() {
+                    let entries = std::fs::read_dir(&dir).map_err(|e| ArchiveError::io(&dir, e))?;
+                    for entry in entries {
+                        let entry = entry.map_err(|e| ArchiveError::io(&dir, e))?;
+                        let path = entry.path();
+                        let Ok(file_type) = entry.file_type() else {
+                            continue;
+                        };
+                        if file_type.is_dir() {
+                            stack.push(path);
+                        } else if let Ok(relative) = path.strip_prefix(root) {
+                            let components: Vec<_> = relative
+                                .components()
+                                .map(|c| c.as_os_str().to_string_lossy())
+                                .collect();
+                            listed.push(Listed {
+                                path: components.join("/"),
+                                modified: entry.metadata().and_then(|m| m.modified()).ok(),
+                            });
+                        }
+                    }
+                }
+                listed.sort_by(|a, b| a.path.cmp(&b.path));
+                Ok(listed)
+            }
+            ArchiveRoot::S3 { bucket, prefix } => {
+                let key = self.key(relative.trim_end_matches('/'));
+                let strip = if prefix.is_empty() {
+                    0
+                } else {
+                    prefix.len() + 1
+                };
+                let objects = bucket.list_all(&key).map_err(|e| self.error(relative, e))?;
+                Ok(objects
+                    .into_iter()
+                    .filter_map(|object| {
+                        Some(Listed {
+                            path: object.key.get(strip..)?.to_string(),
+                            modified: Some(object.last_modified),
+                        })
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Store `bytes` at `relative` durably, whole or not at all.
+    pub fn write(&self, relative: &str, bytes: &[u8]) -> Result<(), ArchiveError> {
+        match self {
+            ArchiveRoot::Local(root) => write_atomic(&root.join(relative), bytes),
+            ArchiveRoot::S3 { bucket, .. } => bucket
+                .put(&self.key(relative), Bytes::copy_from_slice(bytes))
+                .map_err(|e| self.error(relative, e)),
+        }
+    }
+
+    /// Store `bytes` at `relative` only if nothing is there yet; `false` when
+    /// something is. On S3 this is a conditional PUT (`If-None-Match: *`).
+    pub fn create(&self, relative: &str, bytes: &[u8]) -> Result<bool, ArchiveError> {
+        let created = match self {
+            ArchiveRoot::Local(root) => {
+                use std::io::Write;
+                let path = root.join(relative);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| ArchiveError::io(dir, e))?;
+                }
+                std::fs::File::create_new(&path)
+                    .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+            }
+            ArchiveRoot::S3 { bucket, .. } => {
+                bucket.put_if_absent(&self.key(relative), Bytes::copy_from_slice(bytes))
+            }
+        };
+        match created {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(self.error(relative, e)),
+        }
+    }
+
+    /// A temporary file to write a new file into, to be stored with
+    /// [`ArchiveRoot::persist`]: beside its final place on a local disk, so that the
+    /// rename stays on one filesystem; in the system's temporary directory (`TMPDIR`)
+    /// for S3.
+    pub(crate) fn temp_file(&self, relative_dir: &str) -> Result<NamedTempFile, ArchiveError> {
+        let dir = match self {
+            ArchiveRoot::Local(root) => {
+                let dir = root.join(relative_dir);
+                std::fs::create_dir_all(&dir).map_err(|e| ArchiveError::io(&dir, e))?;
+                dir
+            }
+            ArchiveRoot::S3 { .. } => std::env::temp_dir(),
+        };
+        tempfile::Builder::new()
+            .prefix(".tmp-part-")
+            .tempfile_in(&dir)
+            .map_err(|e| ArchiveError::io(&dir, e))
+    }
+
+    /// Store a finished temporary file at `relative`: fsync, rename and directory
+    /// fsync on a local disk; an upload to S3.
+    pub(crate) fn persist(&self, temp: NamedTempFile, relative: &str) -> Result<(), ArchiveError> {
+        match self {
+            ArchiveRoot::Local(root) => {
+                let path = root.join(relative);
+                temp.as_file()
+                    .sync_all()
+                    .map_err(|e| ArchiveError::io(temp.path(), e))?;
+                temp.persist(&path)
+                    .map_err(|e| ArchiveError::io(&path, e.error))?;
+                sync_dir(path.parent().unwrap_or(root))
+            }
+            ArchiveRoot::S3 { bucket, .. } => bucket
+                .upload(&self.key(relative), temp.path())
+                .map_err(|e| self.error(relative, e)),
+        }
+    }
+
+    /// Delete the file at `relative`; a missing file is not an error.
+    pub fn delete(&self, relative: &str) -> Result<(), ArchiveError> {
+        let deleted = match self {
+            ArchiveRoot::Local(root) => match std::fs::remove_file(root.join(relative)) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+            ArchiveRoot::S3 { bucket, .. } => bucket.delete_object(&self.key(relative)),
+        };
+        deleted.map_err(|e| self.error(relative, e))
+    }
+
+    /// Open a part for reading: the file itself, or on S3 the whole object, fetched
+    /// once (a query reads a part only after the manifest's pruning kept it).
+    pub(crate) fn open_part(&self, relative: &str) -> Result<PartReader, ArchiveError> {
+        match self {
+            ArchiveRoot::Local(root) => {
+                let path = root.join(relative);
+                File::open(&path)
+                    .map(PartReader::File)
+                    .map_err(|e| ArchiveError::io(&path, e))
+            }
+            ArchiveRoot::S3 { .. } => match self.read(relative)? {
+                Some(bytes) => Ok(PartReader::Fetched(bytes)),
+                None => Err(self.error(
+                    relative,
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such object"),
+                )),
+            },
+        }
+    }
+}
+
+/// A part open for reading.
+#[derive(Debug)]
+pub(crate) enum PartReader {
+    /// A local file.
+    File(File),
+    /// An object's bytes.
+    Fetched(Bytes),
+}
+
+impl PartReader {
+    /// Another reader of the same part.
+    pub(crate) fn try_clone(&self) -> std::io::Result<PartReader> {
+        Ok(match self {
+            PartReader::File(file) => PartReader::File(file.try_clone()?),
+            PartReader::Fetched(bytes) => PartReader::Fetched(bytes.clone()),
+        })
+    }
+}
+
+impl Length for PartReader {
+    fn len(&self) -> u64 {
+        match self {
+            PartReader::File(file) => Length::len(file),
+            PartReader::Fetched(bytes) => bytes.len() as u64,
+        }
+    }
+}
+
+impl ChunkReader for PartReader {
+    type T = Box<dyn Read + Send>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(match self {
+            PartReader::File(file) => Box::new(file.get_read(start)?),
+            PartReader::Fetched(bytes) => Box::new(bytes.get_read(start)?),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        match self {
+            PartReader::File(file) => file.get_bytes(start, length),
+            PartReader::Fetched(bytes) => bytes.get_bytes(start, length),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_roots_list_write_read_and_delete_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = ArchiveRoot::from(dir.path());
+        assert!(root.list("a").unwrap().is_empty());
+        root.write("a/b/one.json", b"1").unwrap();
+        root.write("a/two.json", b"22").unwrap();
+        let listed: Vec<String> = root
+            .list("a")
+            .unwrap()
+            .into_iter()
+            .map(|l| l.path)
+            .collect();
+        assert_eq!(listed, ["a/b/one.json", "a/two.json"]);
+        assert_eq!(root.read("a/two.json").unwrap().unwrap(), &b"22"[..]);
+        assert_eq!(root.read("a/none.json").unwrap(), None);
+        let mut seen = Vec::new();
+        root.read_each(&listed, |path, bytes| {
+            seen.push((path.to_string(), bytes.len()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [("a/b/one.json".into(), 1), ("a/two.json".into(), 2)]);
+        root.delete("a/two.json").unwrap();
+        root.delete("a/two.json").unwrap();
+        assert!(root.create("a/lock", b"first").unwrap());
+        assert!(!root.create("a/lock", b"second").unwrap());
+        assert_eq!(root.read("a/lock").unwrap().unwrap(), &b"first"[..]);
+        assert_eq!(root.read("a/two.json").unwrap(), None);
+        let missing = root.read_each(&["a/two.json".to_string()], |_, _| Ok(()));
+        assert!(missing.unwrap_err().to_string().contains("two.json"));
+    }
+
+    #[test]
+    fn part_readers_read_the_same_bytes_from_files_and_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = ArchiveRoot::from(dir.path());
+        root.write("p/part.parquet", b"0123456789").unwrap();
+        let file = root.open_part("p/part.parquet").unwrap();
+        let fetched = PartReader::Fetched(Bytes::from_static(b"0123456789"));
+        for reader in [file.try_clone().unwrap(), fetched] {
+            assert_eq!(Length::len(&reader), 10);
+            assert_eq!(reader.get_bytes(2, 3).unwrap(), &b"234"[..]);
+            let mut rest = String::new();
+            reader
+                .get_read(7)
+                .unwrap()
+                .read_to_string(&mut rest)
+                .unwrap();
+            assert_eq!(rest, "789");
+        }
+        let missing = root.open_part("p/none.parquet").unwrap_err().to_string();
+        assert!(missing.contains("none.parquet"), "{missing}");
+    }
+
+    #[test]
+    fn s3_locations_name_bucket_and_prefix() {
+        let options = S3Options {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..S3Options::default()
+        };
+        let root = ArchiveRoot::open("s3://bucket/archive/", &options).unwrap();
+        assert_eq!(root.to_string(), "s3://bucket/archive");
+        assert_eq!(root.key("_trailpack/x"), "archive/_trailpack/x");
+        assert_eq!(
+            root.locate("_trailpack/x"),
+            PathBuf::from("s3://bucket/archive/_trailpack/x")
+        );
+        assert!(root.local().is_none());
+        let bare = ArchiveRoot::open("s3://bucket", &options).unwrap();
+        assert_eq!(bare.key("x"), "x");
+        assert!(ArchiveRoot::open("s3:///x", &options).is_err());
+        let local = ArchiveRoot::open("some/dir", &options).unwrap();
+        assert_eq!(local.local(), Some(Path::new("some/dir")));
+    }
+}
