@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # S3 against local disk: archive the same generated tree from a local directory and
 # from a local S3-compatible server (s3s-fs, a Rust S3 server from crates.io,
-# installed into target/tools on first use), alternating, RUNS times each; print
-# wall-time medians, their ratio, and peak RSS.
+# installed into target/tools on first use) at each of CONCURRENCIES, and from the
+# local directory into an archive on that server, alternating, RUNS times each;
+# print wall-time medians, their ratios to the local run, and peak RSS.
 #
-#   scripts/bench-s3.sh [TRAILPACK_BINARY] [FILES=20000] [RUNS=3]
+#   scripts/bench-s3.sh [TRAILPACK_BINARY] [FILES=20000] [RUNS=3] [CONCURRENCIES="256"]
 #
 # The server serves a hard-linked copy of the tree as bucket `bench`, so nothing is
 # uploaded. It runs on the same 2 cores as trailpack.
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 bin=${1:-target/release/trailpack}
 files=${2:-20000}
 runs=${3:-3}
+concurrencies=${4:-256}
 work=target/bench-s3
 tree=$work/tree-$files
 mkdir -p "$work"
@@ -23,7 +25,7 @@ if [ ! -x target/tools/bin/s3s-fs ]; then
   cargo install s3s-fs --version 0.14.1 --locked --features binary --root target/tools
 fi
 root=$work/s3root
-rm -rf "$root" && mkdir -p "$root/bench" && cp -al "$tree/." "$root/bench/"
+rm -rf "$root" && mkdir -p "$root/bench" "$root/archives" && cp -al "$tree/." "$root/bench/"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchbenchbench AWS_REGION=us-east-1
 target/tools/bin/s3s-fs --host 127.0.0.1 --port "$port" \
@@ -32,14 +34,20 @@ server=$!
 trap 'kill $server 2> /dev/null || true' EXIT
 sleep 1
 : > "$work/times.txt"
+run() { # NAME SOURCE DESTINATION [OPTIONS...]
+  local name=$1 src=$2 to=$3
+  shift 3
+  /usr/bin/time -f "$name %e %M" -a -o "$work/times.txt" \
+    "$bin" archive "$src" --to "$to" --threads 2 --quiet \
+    --s3-endpoint "http://127.0.0.1:$port" --report "$work/report-$name.json" "$@"
+}
 for i in $(seq 1 "$runs"); do
-  for source in local s3; do
-    rm -rf "$work/archive-$source"
-    if [ "$source" = local ]; then src=$tree; else src=s3://bench; fi
-    /usr/bin/time -f "$source %e %M" -a -o "$work/times.txt" \
-      "$bin" archive "$src" --to "$work/archive-$source" --threads 2 --quiet \
-      --s3-endpoint "http://127.0.0.1:$port" --report "$work/report-$source.json"
+  rm -rf "$work/archive-local" && run local "$tree" "$work/archive-local"
+  for concurrency in $concurrencies; do
+    rm -rf "$work/archive-s3"
+    run "s3-$concurrency" s3://bench "$work/archive-s3" --s3-concurrency "$concurrency"
   done
+  run to-s3 "$tree" "s3://archives/run-$i"
 done
 python3 - "$work" <<'PY'
 import json, statistics, sys
@@ -47,13 +55,15 @@ work = sys.argv[1]
 rows = [line.split() for line in open(f"{work}/times.txt")]
 def med(source, col):
     return statistics.median(float(r[col]) for r in rows if r[0] == source)
-local, s3 = med("local", 1), med("s3", 1)
-records = json.load(open(f"{work}/report-s3.json"))["records_out"]
-stages = json.load(open(f"{work}/report-s3.json"))["stages"]
-for source in ("local", "s3"):
-    times = [r[1] for r in rows if r[0] == source]
-    print(f"{source}: median {med(source, 1):.2f} s ({', '.join(times)}), "
-          f"{records / med(source, 1):,.0f} records/s, peak RSS {med(source, 2) / 1024:.0f} MB")
-print(f"S3 throughput / local throughput: {local / s3:.2f}")
-print("last S3 run, seconds by stage:", {k: round(v, 2) for k, v in stages.items()})
+names = list(dict.fromkeys(r[0] for r in rows))
+local = med("local", 1)
+records = json.load(open(f"{work}/report-local.json"))["records_out"]
+for name in names:
+    times = [r[1] for r in rows if r[0] == name]
+    print(f"{name}: median {med(name, 1):.2f} s ({', '.join(times)}), "
+          f"{records / med(name, 1):,.0f} records/s, peak RSS {med(name, 2) / 1024:.0f} MB, "
+          f"throughput / local {local / med(name, 1):.2f}")
+for name in names[1:]:
+    stages = json.load(open(f"{work}/report-{name}.json"))["stages"]
+    print(f"last {name} run, seconds by stage:", {k: round(v, 2) for k, v in stages.items()})
 PY
