@@ -6,6 +6,10 @@
 # print wall-time medians, their ratios to the local run, and peak RSS.
 #
 #   scripts/bench-s3.sh [TRAILPACK_BINARY] [FILES=20000] [RUNS=3] [CONCURRENCIES="256"]
+#                       [RECORDS_PER_FILE]
+#
+# Without RECORDS_PER_FILE the files are small, as CloudTrail delivers them (the
+# hard case: one GET per 4 KB); with it, every file holds about that many records.
 #
 # The server serves a hard-linked copy of the tree as bucket `bench`, so nothing is
 # uploaded. It runs on the same 2 cores as trailpack.
@@ -15,11 +19,13 @@ bin=${1:-target/release/trailpack}
 files=${2:-20000}
 runs=${3:-3}
 concurrencies=${4:-256}
+records=${5:-}
 work=target/bench-s3
-tree=$work/tree-$files
+tree=$work/tree-$files${records:+-x$records}
 mkdir -p "$work"
 if [ ! -d "$tree" ]; then
-  python3 scripts/gen_trail.py --out "$tree" --files "$files" --seed 1 > /dev/null
+  python3 scripts/gen_trail.py --out "$tree" --files "$files" --seed 1 \
+    ${records:+--records-per-file "$records"} > /dev/null
 fi
 if [ ! -x target/tools/bin/s3s-fs ]; then
   cargo install s3s-fs --version 0.14.1 --locked --features binary --root target/tools
