@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use trailpack_archive::{ArchiveRoot, FileFilter, RunReport, Stats, WriteOptions};
+use trailpack_archive::{ArchiveRoot, FileFilter, Progress, RunReport, Stats, WriteOptions};
 
 use crate::args::{
     ArchiveArgs, Cli, Command, CompactArgs, DdlEngine, PartitionArg, RestoreArgs, S3Args,
@@ -129,39 +129,72 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
     let s3_options = args.s3.options();
     let root = ArchiveRoot::open(&args.to, &s3_options)?;
     let listing_started = std::time::Instant::now();
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
-    let mut signature_files = Vec::new();
+    // Local sources are listed first: their signature sidecars must be known before
+    // digests are stored. S3 sources are listed while the archive runs.
+    let mut local = trailpack_source::Listing::default();
+    let mut remote = Vec::new();
     for source in &args.sources {
-        let listing = trailpack_source::list_source(source, &s3_options)?;
-        files.extend(
-            listing
-                .files
-                .into_iter()
-                .filter(|f| filter.matches(&f.name)),
-        );
-        skipped.extend(listing.skipped);
-        signature_files.extend(listing.signatures);
+        let mut batches = trailpack_source::list_source_batches(source, &s3_options)?;
+        if source.starts_with("s3://") && !args.dry_run {
+            remote.push(batches);
+            continue;
+        }
+        batches.try_for_each(|batch| -> anyhow::Result<()> {
+            let batch = batch?;
+            local.files.extend(batch.files);
+            local.skipped.extend(batch.skipped);
+            local.signatures.extend(batch.signatures);
+            Ok(())
+        })?;
     }
-    let list_seconds = listing_started.elapsed().as_secs_f64();
-    for skip in &skipped {
+    local.files.retain(|f| filter.matches(&f.name));
+    for skip in &local.skipped {
         eprintln!("trailpack: {}: skipped: {}", skip.location, skip.reason);
     }
     if args.dry_run {
-        return dry_run(&args, &root, files, &options);
+        return dry_run(&args, &root, local.files, &options);
     }
     let inputs = trailpack_archive::IntegrityInputs {
-        signatures: integrity::load_signatures(&signature_files, &args.signatures)?,
+        signatures: integrity::load_signatures(&local.signatures, &args.signatures)?,
         public_keys: integrity::load_keys(&args.public_keys)?
             .iter()
             .map(trailpack_archive::manifest::StoredPublicKey::from)
             .collect(),
     };
     let progress = CliProgress::new(args.quiet);
-    let sources = args.delete_sources.then(|| files.clone());
-    let mut report = trailpack_archive::archive(&root, files, &options, &inputs, &progress)?;
+    let listed = std::sync::Mutex::new(Listed {
+        sources: if args.delete_sources {
+            local.files.clone()
+        } else {
+            Vec::new()
+        },
+        skipped: local.skipped,
+        seconds: listing_started.elapsed().as_secs_f64(),
+    });
+    let remote_batches = remote.into_iter().flatten().map(|batch| {
+        let mut batch = batch?;
+        batch.files.retain(|f| filter.matches(&f.name));
+        let mut listed = listed.lock().expect("listing bookkeeping");
+        for skip in &batch.skipped {
+            progress.warn(&format!("{}: skipped: {}", skip.location, skip.reason));
+        }
+        listed.skipped.extend(batch.skipped);
+        if args.delete_sources {
+            listed.sources.extend(batch.files.iter().cloned());
+        }
+        listed.seconds = listing_started.elapsed().as_secs_f64();
+        Ok(batch.files)
+    });
+    let batches = Box::new(std::iter::once(Ok(local.files)).chain(remote_batches));
+    let mut report =
+        trailpack_archive::archive_batches(&root, batches, &options, &inputs, &progress)?;
     progress.finish();
-    report.stages.list = list_seconds;
+    let Listed {
+        sources,
+        skipped,
+        seconds,
+    } = listed.into_inner().expect("listing bookkeeping");
+    report.stages.list = seconds;
     report.files_skipped = skipped.len() as u64;
     report.skipped = skipped
         .iter()
@@ -171,11 +204,12 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
         })
         .collect();
     let delete_started = std::time::Instant::now();
-    let deleted = match &sources {
-        Some(sources) => Some(trailpack_archive::delete_sources(
-            &root, sources, &options, &progress,
-        )?),
-        None => None,
+    let deleted = if args.delete_sources {
+        Some(trailpack_archive::delete_sources(
+            &root, &sources, &options, &progress,
+        )?)
+    } else {
+        None
     };
     report.stages.verify_delete = delete_started.elapsed().as_secs_f64();
     if let Some(path) = &args.report {
@@ -204,6 +238,16 @@ fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
             || report.files_too_large > 0
             || deletion_problems,
     ))
+}
+
+/// What the listing of an `archive` run found, kept while the run goes on.
+struct Listed {
+    /// The listed files that `--delete-sources` may delete (empty without it).
+    sources: Vec<trailpack_source::SourceFile>,
+    /// Objects that are not CloudTrail files.
+    skipped: Vec<trailpack_source::Skipped>,
+    /// Seconds from the start of the listing to its last batch.
+    seconds: f64,
 }
 
 /// `archive --dry-run`: what would be read, by partition, and what

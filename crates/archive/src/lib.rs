@@ -56,8 +56,8 @@ pub use store::{ArchiveRoot, Listed};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 pub use write::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
-    DEFAULT_ZSTD_LEVEL, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning, Plan,
-    QuarantinedFile, RunReport, Shard, WriteOptions, archive, plan,
+    DEFAULT_ZSTD_LEVEL, FileBatches, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning, Plan,
+    QuarantinedFile, RunReport, Shard, WriteOptions, archive, archive_batches, plan,
 };
 
 /// Errors of archive operations. Input problems in source files are not errors:
@@ -107,6 +107,9 @@ pub enum ArchiveError {
     /// Invalid options.
     #[error("{0}")]
     Options(String),
+    /// Listing the sources failed (files of batches listed before are archived).
+    #[error(transparent)]
+    Listing(#[from] trailpack_source::SourceError),
 }
 
 impl ArchiveError {
@@ -120,7 +123,8 @@ impl ArchiveError {
 
 /// Receives progress from long operations; the CLI draws it.
 pub trait Progress: Sync {
-    /// The work ahead: files and stored bytes.
+    /// The work ahead: files and stored bytes. Called again with larger totals when
+    /// a listing that runs alongside finds more.
     fn start(&self, files: u64, bytes: u64);
     /// Files, stored bytes and records just done.
     fn advance(&self, files: u64, bytes: u64, records: u64);

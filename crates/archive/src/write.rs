@@ -598,37 +598,65 @@ pub fn plan(
 }
 
 fn plan_from(manifest: &Manifest, files: Vec<SourceFile>, options: &WriteOptions) -> Plan {
-    let mut plan = Plan::default();
-    let report = &mut plan.report;
-    let mut seen = HashSet::new();
-    for file in files {
-        if !seen.insert(file.key.clone()) {
-            continue;
-        }
-        let Some(partition) = in_shard(&file, options) else {
-            report.files_in_other_shards += 1;
-            continue;
-        };
-        report.files_listed += 1;
-        if file.size > options.decode.max_file_bytes as u64 {
-            report.files_too_large += 1;
-            plan.too_large.push(file);
-        } else if file.name.kind == FileKind::Digest {
-            report.digest_files += 1;
-            if manifest.digest(&file.key).is_none() {
-                plan.digests.push(file);
-            }
-        } else if manifest.file(&file.key).is_some() {
-            report.files_already_archived += 1;
-        } else {
-            plan.partitions.entry(partition).or_default().push(file);
-        }
-    }
-    for files in plan.partitions.values_mut() {
-        files.sort_by(|a, b| (a.name.delivery, &a.key).cmp(&(b.name.delivery, &b.key)));
-    }
-    plan
+    Planner::default().plan(manifest, files, options)
 }
+
+/// Plans batches of listed files one after another, taking each key once across
+/// batches.
+#[derive(Default)]
+struct Planner {
+    seen: HashSet<String>,
+}
+
+impl Planner {
+    fn plan(&mut self, manifest: &Manifest, files: Vec<SourceFile>, options: &WriteOptions) -> Plan {
+        let mut plan = Plan::default();
+        let report = &mut plan.report;
+        for file in files {
+            if !self.seen.insert(file.key.clone()) {
+                continue;
+            }
+            let Some(partition) = in_shard(&file, options) else {
+                report.files_in_other_shards += 1;
+                continue;
+            };
+            report.files_listed += 1;
+            if file.size > options.decode.max_file_bytes as u64 {
+                report.files_too_large += 1;
+                plan.too_large.push(file);
+            } else if file.name.kind == FileKind::Digest {
+                report.digest_files += 1;
+                if manifest.digest(&file.key).is_none() {
+                    plan.digests.push(file);
+                }
+            } else if manifest.file(&file.key).is_some() {
+                report.files_already_archived += 1;
+            } else {
+                plan.partitions.entry(partition).or_default().push(file);
+            }
+        }
+        for files in plan.partitions.values_mut() {
+            files.sort_by(|a, b| (a.name.delivery, &a.key).cmp(&(b.name.delivery, &b.key)));
+        }
+        plan
+    }
+}
+
+impl RunReport {
+    /// Add the counts a plan knows before anything is read.
+    fn add_planned(&mut self, planned: &RunReport) {
+        self.files_listed += planned.files_listed;
+        self.files_in_other_shards += planned.files_in_other_shards;
+        self.files_too_large += planned.files_too_large;
+        self.digest_files += planned.digest_files;
+        self.files_already_archived += planned.files_already_archived;
+    }
+}
+
+/// Batches of source files as a listing finds them (see
+/// [`trailpack_source::list_source_batches`]).
+pub type FileBatches<'a> =
+    Box<dyn Iterator<Item = Result<Vec<SourceFile>, trailpack_source::SourceError>> + Send + 'a>;
 
 /// Archive `files` into the archive at `root`. Files already in the manifest are
 /// skipped; digest files are kept whole with their signatures from `integrity`.
@@ -639,66 +667,115 @@ pub fn archive(
     integrity: &IntegrityInputs,
     progress: &dyn Progress,
 ) -> Result<RunReport, ArchiveError> {
+    archive_batches(
+        root,
+        Box::new(std::iter::once(Ok(files))),
+        options,
+        integrity,
+        progress,
+    )
+}
+
+/// Archive files as a listing finds them: each batch is planned as it arrives and
+/// its partitions are read, decoded and written while later batches are listed.
+/// A partition split over two batches gets a part from each. A listing error ends
+/// the run with that error, after the parts of earlier batches are committed.
+pub fn archive_batches(
+    root: &ArchiveRoot,
+    batches: FileBatches<'_>,
+    options: &WriteOptions,
+    integrity: &IntegrityInputs,
+    progress: &dyn Progress,
+) -> Result<RunReport, ArchiveError> {
     let started = Instant::now();
-    if let Some(dir) = root.local() {
-        std::fs::create_dir_all(dir).map_err(|e| ArchiveError::io(dir, e))?;
-    }
+    // Nothing is created until there is something to write: a run whose listing
+    // fails at once leaves no trace.
     let manifest = Manifest::load(root)?;
-    let plan = plan_from(&manifest, files, options);
-    progress.start(plan.files() as u64, plan.bytes());
-    let Plan {
-        partitions,
-        digests,
-        too_large,
-        mut report,
-    } = plan;
-    for file in &too_large {
-        progress.warn(&format!(
-            "{}: not read: {} bytes stored, over the {} byte file limit (left in place)",
-            file.location, file.size, options.decode.max_file_bytes
-        ));
-    }
+    let mut report = RunReport::default();
     let mut writer = Writer::try_new(root, options, &mut report, progress)?;
-    // One reader thread fetches waves of every partition in order, up to
-    // PREFETCH_WAVES ahead, so that reading (S3 latency above all) overlaps with
-    // decoding and writing, across partition boundaries too.
-    std::thread::scope(|scope| {
-        let all_waves: Vec<&[SourceFile]> = partitions
-            .values()
-            .flat_map(|files| waves(files, options.wave_bytes))
-            .collect();
+    // The planner turns listed batches into partitions; one reader thread fetches
+    // their waves in order, up to PREFETCH_WAVES ahead, so that reading (S3
+    // latency above all) overlaps with decoding and writing, across partition
+    // boundaries too; the writer takes the partitions in the same order.
+    let (planned, written) = std::thread::scope(|scope| {
+        let (to_read, partitions_to_read) = std::sync::mpsc::channel::<Arc<Partition>>();
+        let (to_write, partitions_to_write) = std::sync::mpsc::channel::<Arc<Partition>>();
+        let manifest = &manifest;
+        let planner = scope.spawn(move || -> Result<_, ArchiveError> {
+            let mut planner = Planner::default();
+            let mut planned = RunReport::default();
+            let mut digests = Vec::new();
+            let (mut files, mut bytes) = (0, 0);
+            for batch in batches {
+                let plan = planner.plan(manifest, batch?, options);
+                files += plan.files() as u64;
+                bytes += plan.bytes();
+                progress.start(files, bytes);
+                for file in &plan.too_large {
+                    progress.warn(&format!(
+                        "{}: not read: {} bytes stored, over the {} byte file limit (left in place)",
+                        file.location, file.size, options.decode.max_file_bytes
+                    ));
+                }
+                planned.add_planned(&plan.report);
+                digests.extend(plan.digests);
+                for (key, files) in plan.partitions {
+                    let partition = Arc::new(Partition { key, files });
+                    if to_read.send(Arc::clone(&partition)).is_err()
+                        || to_write.send(partition).is_err()
+                    {
+                        // The writer stopped on an error.
+                        return Ok((planned, digests));
+                    }
+                }
+            }
+            Ok((planned, digests))
+        });
         let (fetched_sender, fetched) = std::sync::mpsc::sync_channel(PREFETCH_WAVES);
         let (decoded_sender, decoded) = std::sync::mpsc::sync_channel(PREFETCH_WAVES);
-        let to_fetch = all_waves.clone();
         scope.spawn(move || {
-            for wave in to_fetch {
-                if fetched_sender.send(fetch_all(wave)).is_err() {
-                    break;
+            for partition in partitions_to_read {
+                for wave in waves(&partition.files, options.wave_bytes) {
+                    if fetched_sender.send((wave.to_vec(), fetch_all(wave))).is_err() {
+                        return;
+                    }
                 }
             }
         });
         scope.spawn(move || {
-            for (wave, stored) in all_waves.into_iter().zip(fetched) {
+            for (wave, stored) in fetched {
                 if decoded_sender
-                    .send(decode_wave(wave, stored, &options.decode))
+                    .send(decode_wave(&wave, stored, &options.decode))
                     .is_err()
                 {
                     break;
                 }
             }
         });
-        let result = partitions
+        let written = partitions_to_write
             .iter()
-            .try_for_each(|(partition, files)| writer.partition(partition, files, &decoded));
-        // On an error the reader and the decoder stop at their next wave.
+            .try_for_each(|partition| writer.partition(&partition.key, &partition.files, &decoded));
+        // On an error the planner, the reader and the decoder stop at their next send.
+        drop(partitions_to_write);
         drop(decoded);
-        result
-    })?;
+        let planned = planner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (planned, written)
+    });
+    written?;
+    let (planned, digests) = planned?;
     let started_digests = Instant::now();
     writer.store_digests(&digests, integrity, &manifest)?;
+    drop(writer);
+    report.add_planned(&planned);
     report.stages.digests = started_digests.elapsed().as_secs_f64();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// One partition's new files, in delivery order.
+struct Partition {
+    key: PartitionKey,
+    files: Vec<SourceFile>,
 }
 
 pub(crate) struct Writer<'a> {

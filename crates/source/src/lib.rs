@@ -460,6 +460,23 @@ pub fn list_source(source: &str, s3_options: &S3Options) -> Result<Listing, Sour
     }
 }
 
+/// Listings of a source, in batches as they are found: one batch for a local path;
+/// one per listing request (a month prefix) for an `s3://` URL, so that
+/// the caller can start on the first months while later ones are listed.
+pub type ListingBatches = Box<dyn Iterator<Item = Result<Listing, SourceError>> + Send>;
+
+/// List a source like [`list_source`], in batches as they are found.
+pub fn list_source_batches(
+    source: &str,
+    s3_options: &S3Options,
+) -> Result<ListingBatches, SourceError> {
+    if source.starts_with("s3://") {
+        Ok(Box::new(s3::list_batches(source, s3_options)?))
+    } else {
+        Ok(Box::new(std::iter::once(list(Path::new(source)))))
+    }
+}
+
 /// List a local source: a directory at any level of an `AWSLogs/` tree, or a file.
 pub fn list(root: &Path) -> Result<Listing, SourceError> {
     let io_error = |path: &Path, source| SourceError::Io {

@@ -297,29 +297,74 @@ fn is_month_prefix(prefix: &str) -> bool {
 /// List `s3://bucket/prefix`, fanning out over the prefix tree with
 /// `options.concurrency` listings in flight, down to month prefixes.
 pub fn list(url: &str, options: &S3Options) -> Result<Listing, SourceError> {
+    let mut listing = Listing::default();
+    for batch in list_batches(url, options)? {
+        let batch = batch?;
+        listing.files.extend(batch.files);
+        listing.skipped.extend(batch.skipped);
+    }
+    listing.files.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(listing)
+}
+
+/// List `s3://bucket/prefix` like [`list`], but hand over what each listing request
+/// finds (a month prefix, under a CloudTrail layout) as soon as it is found, so that
+/// archiving starts while the rest of the tree is listed. The listing runs on its
+/// own thread; it stops when the iterator is dropped.
+pub fn list_batches(
+    url: &str,
+    options: &S3Options,
+) -> Result<impl Iterator<Item = Result<Listing, SourceError>> + Send + use<>, SourceError> {
     let (bucket_name, prefix) = parse_url(url)?;
     let bucket = S3Bucket::open(&bucket_name, options)?;
-    let error = |error| SourceError::S3 {
-        url: url.to_string(),
-        error,
-    };
-    let objects = runtime().block_on(walk(&bucket, &prefix)).map_err(error)?;
-    let objects = if objects.is_empty() && !prefix.is_empty() {
-        // The URL may name one object rather than a prefix.
-        match runtime().block_on(bucket.store.head(&ObjectPath::from(prefix.as_str()))) {
-            Ok(meta) => vec![meta],
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(error(e)),
-        }
-    } else {
-        objects
-    };
-    let root: Vec<&str> = prefix.split('/').filter(|c| !c.is_empty()).collect();
+    let (sender, batches) = std::sync::mpsc::sync_channel::<Result<Vec<ObjectMeta>, SourceError>>(
+        LISTING_BATCHES_AHEAD,
+    );
+    let walked_url = url.to_string();
+    let root_components = prefix.split('/').filter(|c| !c.is_empty()).count();
+    let walker = Arc::clone(&bucket);
+    std::thread::Builder::new()
+        .name("trailpack-s3-list".into())
+        .spawn(move || {
+            let error = |error| SourceError::S3 {
+                url: walked_url.clone(),
+                error,
+            };
+            let found = runtime().block_on(walk(&walker, &prefix, |objects| {
+                sender.send(Ok(objects)).is_ok()
+            }));
+            match found {
+                // The URL may name one object rather than a prefix.
+                Ok(0) if !prefix.is_empty() => {
+                    let head = runtime().block_on(walker.store.head(&ObjectPath::from(prefix.as_str())));
+                    let _ = match head {
+                        Ok(meta) => sender.send(Ok(vec![meta])),
+                        Err(object_store::Error::NotFound { .. }) => Ok(()),
+                        Err(e) => sender.send(Err(error(e))),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = sender.send(Err(error(e)));
+                }
+            }
+        })
+        .map_err(|e| SourceError::Url(format!("{url}: cannot start listing: {e}")))?;
+    Ok(batches
+        .into_iter()
+        .map(move |objects| Ok(to_listing(&bucket, root_components, objects?))))
+}
+
+/// Listed batches buffered ahead of the archive.
+const LISTING_BATCHES_AHEAD: usize = 64;
+
+/// The CloudTrail files and the skipped objects among `objects`, sorted by key.
+fn to_listing(bucket: &Arc<S3Bucket>, root_components: usize, objects: Vec<ObjectMeta>) -> Listing {
     let mut listing = Listing::default();
     for meta in objects {
         let key = meta.location.as_ref().to_string();
         let location = Location::S3 {
-            bucket: Arc::clone(&bucket),
+            bucket: Arc::clone(bucket),
             key: key.clone(),
         };
         let name = key.rsplit('/').next().unwrap_or(&key);
@@ -333,22 +378,28 @@ pub fn list(url: &str, options: &S3Options) -> Result<Listing, SourceError> {
         let components: Vec<&str> = key.split('/').collect();
         listing.files.push(SourceFile {
             location,
-            key: key_from_components(&components, root.len().min(components.len() - 1)),
+            key: key_from_components(&components, root_components.min(components.len() - 1)),
             size: meta.size,
             name: parsed,
         });
     }
     listing.files.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(listing)
+    listing
 }
 
-/// Every object under `prefix`, listing directories in parallel.
-async fn walk(bucket: &S3Bucket, prefix: &str) -> object_store::Result<Vec<ObjectMeta>> {
+/// Every object under `prefix`, listing directories in parallel and handing each
+/// request's objects to `found` (which returns `false` to stop). Returns how many
+/// objects were found.
+async fn walk(
+    bucket: &S3Bucket,
+    prefix: &str,
+    mut found: impl FnMut(Vec<ObjectMeta>) -> bool,
+) -> object_store::Result<usize> {
     let store = &bucket.store;
     let root = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
     let mut pending = vec![root];
     let mut running = FuturesUnordered::new();
-    let mut objects = Vec::new();
+    let mut count = 0;
     loop {
         while running.len() < bucket.concurrency {
             let Some(dir) = pending.pop() else { break };
@@ -366,11 +417,16 @@ async fn walk(bucket: &S3Bucket, prefix: &str) -> object_store::Result<Vec<Objec
         let Some(done) = running.next().await else {
             break;
         };
-        let (found, dirs) = done?;
-        objects.extend(found);
+        let (objects, dirs) = done?;
         pending.extend(dirs.into_iter().map(Some));
+        if !objects.is_empty() {
+            count += objects.len();
+            if !found(objects) {
+                break;
+            }
+        }
     }
-    Ok(objects)
+    Ok(count)
 }
 
 fn io_error(error: object_store::Error) -> std::io::Error {
