@@ -230,4 +230,11 @@ fn print_explain(explain: &Explain) {
         explain.archive_bytes,
         100.0 * explain.bytes_read as f64 / explain.archive_bytes.max(1) as f64
     );
+    if explain.bytes_fetched > 0 {
+        eprintln!(
+            "fetched:    {} bytes from S3 ({:.2}% of the archive)",
+            explain.bytes_fetched,
+            100.0 * explain.bytes_fetched as f64 / explain.archive_bytes.max(1) as f64
+        );
+    }
 }

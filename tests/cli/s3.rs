@@ -616,7 +616,7 @@ fn compaction_on_s3_retires_parts_under_a_lock() {
 }
 
 #[test]
-fn large_parts_upload_in_parts() {
+fn large_parts_go_up_in_parts_and_queries_read_byte_ranges() {
     let dir = tempfile::tempdir().unwrap();
     let trail = dir.path().join("trail");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen_trail.py");
@@ -639,6 +639,9 @@ fn large_parts_upload_in_parts() {
         &endpoint(),
         "--s3-multipart-mib",
         "1",
+        // Row groups small enough that bloom filters can skip most of them.
+        "--row-group-rows",
+        "2000",
         "--report",
         path_str(&report_path),
         "-q",
@@ -666,6 +669,49 @@ fn large_parts_upload_in_parts() {
     }
     assert!(multipart_uploads > 0, "{listing}");
     assert_eq!(restored_s3("s3://multipart/archive"), source_files(&trail));
+
+    // A query reads byte ranges of the part: a lookup by event ID fetches a small
+    // share of it, and every query gives what it gives on disk.
+    let url = "s3://multipart/archive";
+    let local = dir.path().join("local");
+    run_ok(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        path_str(&local),
+        "--row-group-rows",
+        "2000",
+        "-q",
+    ]);
+    let all = query_all(&local);
+    assert_eq!(query_s3(url), all);
+    let middle = all.lines().nth(all.lines().count() / 2).unwrap();
+    let event: Value = serde_json::from_str(middle).unwrap();
+    let event_id = event["eventID"].as_str().unwrap();
+    let lookup = |location: &str| {
+        let args = ["query", location, "--event-id", event_id, "--explain"];
+        run_ok(&[&args[..], &["--s3-endpoint", &endpoint()]].concat())
+    };
+    let (remote, on_disk) = (lookup(url), lookup(path_str(&local)));
+    assert_eq!(remote.stdout, on_disk.stdout);
+    assert!(text(&remote.stdout).contains(event_id));
+    let explain = text(&remote.stderr);
+    let fetched: u64 = explain
+        .lines()
+        .find_map(|line| line.strip_prefix("fetched:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fetched line: {explain}"));
+    let archive_bytes = run["bytes_out"].as_u64().unwrap();
+    assert!(
+        fetched * 4 < archive_bytes,
+        "{fetched} of {archive_bytes}: {explain}"
+    );
+    let count = |location: &str| {
+        let args = ["query", location, "--event-name", "GetObject", "--count"];
+        text(&run_ok(&[&args[..], &["--s3-endpoint", &endpoint()]].concat()).stdout)
+    };
+    assert_eq!(count(url), count(path_str(&local)));
     run_ok(&[
         "verify",
         "s3://multipart/archive",

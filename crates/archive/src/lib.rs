@@ -56,8 +56,8 @@ pub use store::{ArchiveRoot, Listed};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 pub use write::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
-    DEFAULT_ZSTD_LEVEL, FileBatches, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning, Plan,
-    QuarantinedFile, RunReport, Shard, WriteOptions, archive, archive_batches, plan,
+    DEFAULT_ZSTD_LEVEL, FileBatches, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning,
+    Plan, QuarantinedFile, RunReport, Shard, WriteOptions, archive, archive_batches, plan,
 };
 
 /// Errors of archive operations. Input problems in source files are not errors:

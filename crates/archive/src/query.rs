@@ -7,6 +7,7 @@
 //! remaining row groups are read, rows are matched, and the full rows are read for
 //! the matches alone, through the page index so that unmatched pages are skipped.
 
+use std::ops::Range;
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
@@ -109,6 +110,9 @@ pub struct Explain {
     pub bytes_read: u64,
     /// Bytes of all parts.
     pub archive_bytes: u64,
+    /// Bytes fetched from S3 by ranged reads (0 for a local archive): what
+    /// `bytes_read` needs, rounded up to whole requests.
+    pub bytes_fetched: u64,
 }
 
 impl Explain {
@@ -123,6 +127,7 @@ impl Explain {
         self.pages_read += other.pages_read;
         self.pages_skipped += other.pages_skipped;
         self.bytes_read += other.bytes_read;
+        self.bytes_fetched += other.bytes_fetched;
     }
 }
 
@@ -286,18 +291,35 @@ fn scan_part(
     matches: &mut Vec<QueryMatch>,
 ) -> Result<(), ArchiveError> {
     let path = root.locate(&part.path);
+    let file = root.open_part_ranged(&part.path, part.bytes)?;
+    let scanned = scan_open_part(&file, &path, filter, predicates, fetch, explain, matches);
+    explain.bytes_fetched += file.bytes_fetched();
+    scanned
+}
+
+/// [`scan_part`] on an open part. Before each read, the byte ranges it needs are
+/// prefetched together (a no-op for a local file), so that a part on S3 costs a
+/// few concurrent requests per step rather than one per column chunk or page.
+fn scan_open_part(
+    file: &PartReader,
+    path: &Path,
+    filter: &QueryFilter,
+    predicates: &[Predicate],
+    fetch: bool,
+    explain: &mut Explain,
+    matches: &mut Vec<QueryMatch>,
+) -> Result<(), ArchiveError> {
     let parquet_error = |source| ArchiveError::Parquet {
-        path: path.clone(),
+        path: path.to_path_buf(),
         error: source,
     };
-    let file = root.open_part(&part.path)?;
-    let open = || file.try_clone().map_err(|e| ArchiveError::io(&path, e));
+    let open = || file.try_clone().map_err(|e| ArchiveError::io(path, e));
     // Pruning and matching need the footer only; the page index is loaded for the
     // final read of matching rows, where it lets unmatched pages be skipped.
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
-    explain.bytes_read += footer_length(&file).map_err(parquet_error)?;
+    explain.bytes_read += footer_length(file).map_err(parquet_error)?;
     // Parse the footer once; both reads below reuse it.
-    let reader_metadata = ArrowReaderMetadata::load(&file, options).map_err(parquet_error)?;
+    let reader_metadata = ArrowReaderMetadata::load(file, options).map_err(parquet_error)?;
     let builder =
         ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, reader_metadata.clone());
     let metadata = builder.metadata().clone();
@@ -311,7 +333,7 @@ fn scan_part(
 
     // Row groups: statistics, then bloom filters.
     let time_leaf = leaf("eventtime");
-    let mut candidates = Vec::new();
+    let mut by_statistics = Vec::new();
     for index in 0..metadata.num_row_groups() {
         explain.row_groups += 1;
         let row_group = metadata.row_group(index);
@@ -326,15 +348,37 @@ fn scan_part(
             });
         if stats_prune {
             explain.row_groups_pruned_by_statistics += 1;
-            continue;
+        } else {
+            by_statistics.push(index);
         }
+    }
+    let bloom_columns: Vec<(&Vec<String>, usize)> = predicates
+        .iter()
+        .filter_map(
+            |predicate| match (&predicate.test, leaf(predicate.column)) {
+                (Test::OneOf(values, true), Some(column)) => Some((values, column)),
+                _ => None,
+            },
+        )
+        .collect();
+    let mut bloom_ranges = Vec::new();
+    for &index in &by_statistics {
+        for &(_, column) in &bloom_columns {
+            let chunk = metadata.row_group(index).column(column);
+            if let (Some(start), Some(length)) =
+                (chunk.bloom_filter_offset(), chunk.bloom_filter_length())
+            {
+                let start = start.max(0) as u64;
+                bloom_ranges.push(start..start + length.max(0) as u64);
+            }
+        }
+    }
+    file.prefetch(bloom_ranges).map_err(parquet_error)?;
+    let mut candidates = Vec::new();
+    for index in by_statistics {
+        let row_group = metadata.row_group(index);
         let mut bloom_prune = false;
-        for predicate in predicates {
-            let (Test::OneOf(values, true), Some(column)) =
-                (&predicate.test, leaf(predicate.column))
-            else {
-                continue;
-            };
+        for &(values, column) in &bloom_columns {
             explain.bytes_read += row_group
                 .column(column)
                 .bloom_filter_length()
@@ -371,6 +415,19 @@ fn scan_part(
     }
     filter_leaves.sort_unstable();
     filter_leaves.dedup();
+    file.prefetch(
+        candidates
+            .iter()
+            .flat_map(|&rg| {
+                let row_group = metadata.row_group(rg);
+                filter_leaves.iter().map(move |&c| {
+                    let (start, length) = row_group.column(c).byte_range();
+                    start..start + length
+                })
+            })
+            .collect(),
+    )
+    .map_err(parquet_error)?;
     for &rg in &candidates {
         let row_group = metadata.row_group(rg);
         explain.bytes_read += filter_leaves
@@ -413,14 +470,21 @@ fn scan_part(
     if selected_groups.is_empty() {
         return Ok(());
     }
+    file.prefetch(page_index_ranges(&metadata))
+        .map_err(parquet_error)?;
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options)
         .map_err(parquet_error)?;
-    explain.bytes_read += page_index_length(builder.metadata());
+    explain.bytes_read += page_index_ranges(builder.metadata())
+        .iter()
+        .map(|r| r.end - r.start)
+        .sum::<u64>();
+    let mut pages = Vec::new();
     for (rg, mask) in selected_groups.iter().zip(&masks) {
         let mask: Vec<bool> = (0..mask.len()).map(|i| mask.value(i)).collect();
-        count_pages(builder.metadata(), *rg, &mask, explain);
+        pages.extend(pages_to_read(builder.metadata(), *rg, &mask, explain));
     }
+    file.prefetch(pages).map_err(parquet_error)?;
     let reader = builder
         .with_row_groups(selected_groups)
         .with_row_selection(RowSelection::from_filters(&masks))
@@ -442,28 +506,36 @@ fn footer_length(part: &PartReader) -> parquet::errors::Result<u64> {
     Ok(u64::from(metadata) + 8)
 }
 
-/// The bytes of a part's page index (column and offset indexes of every chunk).
-fn page_index_length(metadata: &ParquetMetaData) -> u64 {
+/// The byte ranges of a part's page index (column and offset indexes of every chunk).
+fn page_index_ranges(metadata: &ParquetMetaData) -> Vec<Range<u64>> {
     metadata
         .row_groups()
         .iter()
         .flat_map(|rg| rg.columns())
-        .map(|c| {
-            let length = |range: Option<std::ops::Range<u64>>| range.map_or(0, |r| r.end - r.start);
-            length(c.column_index_range()) + length(c.offset_index_range())
-        })
-        .sum()
+        .flat_map(|c| [c.column_index_range(), c.offset_index_range()])
+        .flatten()
+        .collect()
 }
 
 /// Count the pages of every column that hold at least one selected row (read) and
-/// the rest (skipped by the page index), and add the read pages' bytes.
-fn count_pages(metadata: &ParquetMetaData, rg: usize, mask: &[bool], explain: &mut Explain) {
+/// the rest (skipped by the page index), add the read pages' bytes, and return
+/// their byte ranges (dictionary pages included).
+fn pages_to_read(
+    metadata: &ParquetMetaData,
+    rg: usize,
+    mask: &[bool],
+    explain: &mut Explain,
+) -> Vec<Range<u64>> {
     let row_group = metadata.row_group(rg);
     let index = metadata.page_index_for_row_group(rg);
+    let mut ranges = Vec::new();
+    let range = |offset: i64, length: i64| offset.max(0) as u64..(offset + length).max(0) as u64;
     for column in 0..row_group.num_columns() {
         let Some(offsets) = index.offset_index(column) else {
             explain.pages_read += 1;
             explain.bytes_read += row_group.column(column).compressed_size().max(0) as u64;
+            let (start, length) = row_group.column(column).byte_range();
+            ranges.push(start..start + length);
             continue;
         };
         let pages = offsets.page_locations();
@@ -478,6 +550,7 @@ fn count_pages(metadata: &ParquetMetaData, rg: usize, mask: &[bool], explain: &m
             {
                 explain.pages_read += 1;
                 explain.bytes_read += page.compressed_page_size.max(0) as u64;
+                ranges.push(range(page.offset, i64::from(page.compressed_page_size)));
             } else {
                 explain.pages_skipped += 1;
             }
@@ -488,8 +561,10 @@ fn count_pages(metadata: &ParquetMetaData, rg: usize, mask: &[bool], explain: &m
             row_group.column(column).dictionary_page_offset(),
         ) {
             explain.bytes_read += (first.offset - dictionary).max(0) as u64;
+            ranges.push(range(dictionary, first.offset - dictionary));
         }
     }
+    ranges
 }
 
 fn time_stats_overlap(statistics: Option<&Statistics>, filter: &QueryFilter) -> bool {

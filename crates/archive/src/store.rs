@@ -8,11 +8,13 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use parquet::file::reader::{ChunkReader, Length};
 use tempfile::NamedTempFile;
 use trailpack_source::{S3Bucket, S3Options};
@@ -294,8 +296,35 @@ impl ArchiveRoot {
         deleted.map_err(|e| self.error(relative, e))
     }
 
-    /// Open a part for reading: the file itself, or on S3 the whole object, fetched
-    /// once (a query reads a part only after the manifest's pruning kept it).
+    /// Open a part of `len` bytes for a query: the file itself, or on S3 a reader by
+    /// byte ranges, with the footer (the last [`FOOTER_PREFETCH`] bytes) fetched.
+    pub(crate) fn open_part_ranged(
+        &self,
+        relative: &str,
+        len: u64,
+    ) -> Result<PartReader, ArchiveError> {
+        match self {
+            ArchiveRoot::Local(_) => self.open_part(relative),
+            ArchiveRoot::S3 { bucket, .. } => {
+                let part = PartReader::Remote(Arc::new(RemotePart {
+                    bucket: Arc::clone(bucket),
+                    key: self.key(relative),
+                    len,
+                    fetched: Mutex::new(Vec::new()),
+                    bytes_fetched: AtomicU64::new(0),
+                }));
+                part.prefetch(vec![len.saturating_sub(FOOTER_PREFETCH)..len])
+                    .map_err(|e| ArchiveError::Parquet {
+                        path: self.locate(relative),
+                        error: e,
+                    })?;
+                Ok(part)
+            }
+        }
+    }
+
+    /// Open a part for reading whole: the file itself, or on S3 the whole object,
+    /// fetched once.
     pub(crate) fn open_part(&self, relative: &str) -> Result<PartReader, ArchiveError> {
         match self {
             ArchiveRoot::Local(root) => {
@@ -315,6 +344,12 @@ impl ArchiveRoot {
     }
 }
 
+/// Bytes at the end of a part on S3 fetched when it is opened: its footer, in one
+/// request, for the parts this project writes.
+const FOOTER_PREFETCH: u64 = 256 << 10;
+/// The least a read that missed the fetched ranges fetches.
+const MIN_FETCH: u64 = 64 << 10;
+
 /// A part open for reading.
 #[derive(Debug)]
 pub(crate) enum PartReader {
@@ -322,6 +357,71 @@ pub(crate) enum PartReader {
     File(File),
     /// An object's bytes.
     Fetched(Bytes),
+    /// An object on S3, read by byte ranges.
+    Remote(Arc<RemotePart>),
+}
+
+/// A part on S3 read by byte ranges. A query fetches the ranges it is about to read
+/// together ([`PartReader::prefetch`]: the footer, bloom filters, filter columns,
+/// then the pages of matching rows), concurrently and coalesced; anything else the
+/// Parquet reader asks for is fetched on demand, at least [`MIN_FETCH`] at a time.
+#[derive(Debug)]
+pub(crate) struct RemotePart {
+    bucket: Arc<S3Bucket>,
+    key: String,
+    len: u64,
+    /// Fetched ranges: start and bytes.
+    fetched: Mutex<Vec<(u64, Bytes)>>,
+    bytes_fetched: AtomicU64,
+}
+
+impl RemotePart {
+    /// The fetched bytes that hold `start..start + length`, if any.
+    fn cached(&self, start: u64, length: u64) -> Option<Bytes> {
+        let fetched = self.fetched.lock().expect("fetched ranges");
+        fetched.iter().find_map(|(from, bytes)| {
+            let end = from + bytes.len() as u64;
+            (*from <= start && start + length <= end)
+                .then(|| bytes.slice((start - from) as usize..(start - from + length) as usize))
+        })
+    }
+
+    /// Fetch `ranges` that are not fetched yet.
+    fn fetch(&self, ranges: Vec<Range<u64>>) -> parquet::errors::Result<()> {
+        let missing: Vec<Range<u64>> = ranges
+            .into_iter()
+            .map(|r| r.start.min(self.len)..r.end.min(self.len))
+            .filter(|r| !r.is_empty() && self.cached(r.start, r.end - r.start).is_none())
+            .collect();
+        let bytes = self
+            .bucket
+            .get_ranges(&self.key, &missing)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+        let mut fetched = self.fetched.lock().expect("fetched ranges");
+        for (range, bytes) in missing.into_iter().zip(bytes) {
+            self.bytes_fetched
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            fetched.push((range.start, bytes));
+        }
+        Ok(())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let length = length as u64;
+        if start + length > self.len {
+            return Err(parquet::errors::ParquetError::EOF(format!(
+                "{}: {length} bytes at {start} are past the end ({} bytes)",
+                self.key, self.len
+            )));
+        }
+        if let Some(bytes) = self.cached(start, length) {
+            return Ok(bytes);
+        }
+        self.fetch(vec![start..start + length.max(MIN_FETCH)])?;
+        self.cached(start, length).ok_or_else(|| {
+            parquet::errors::ParquetError::General(format!("{}: short range read", self.key))
+        })
+    }
 }
 
 impl PartReader {
@@ -330,7 +430,24 @@ impl PartReader {
         Ok(match self {
             PartReader::File(file) => PartReader::File(file.try_clone()?),
             PartReader::Fetched(bytes) => PartReader::Fetched(bytes.clone()),
+            PartReader::Remote(part) => PartReader::Remote(Arc::clone(part)),
         })
+    }
+
+    /// Fetch `ranges` ahead of reading them, together: only a part on S3 needs it.
+    pub(crate) fn prefetch(&self, ranges: Vec<Range<u64>>) -> parquet::errors::Result<()> {
+        match self {
+            PartReader::Remote(part) => part.fetch(ranges),
+            PartReader::File(_) | PartReader::Fetched(_) => Ok(()),
+        }
+    }
+
+    /// Bytes fetched from S3 so far (0 for other parts).
+    pub(crate) fn bytes_fetched(&self) -> u64 {
+        match self {
+            PartReader::Remote(part) => part.bytes_fetched.load(Ordering::Relaxed),
+            PartReader::File(_) | PartReader::Fetched(_) => 0,
+        }
     }
 }
 
@@ -339,6 +456,7 @@ impl Length for PartReader {
         match self {
             PartReader::File(file) => Length::len(file),
             PartReader::Fetched(bytes) => bytes.len() as u64,
+            PartReader::Remote(part) => part.len,
         }
     }
 }
@@ -350,6 +468,12 @@ impl ChunkReader for PartReader {
         Ok(match self {
             PartReader::File(file) => Box::new(file.get_read(start)?),
             PartReader::Fetched(bytes) => Box::new(bytes.get_read(start)?),
+            // Page headers and the footer's length are read this way; a reader over
+            // the rest of the file is never needed whole.
+            PartReader::Remote(part) => {
+                let length = (part.len.saturating_sub(start)).min(MIN_FETCH);
+                Box::new(part.get_bytes(start, length as usize)?.reader())
+            }
         })
     }
 
@@ -357,6 +481,7 @@ impl ChunkReader for PartReader {
         match self {
             PartReader::File(file) => file.get_bytes(start, length),
             PartReader::Fetched(bytes) => bytes.get_bytes(start, length),
+            PartReader::Remote(part) => part.get_bytes(start, length),
         }
     }
 }

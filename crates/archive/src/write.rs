@@ -609,7 +609,12 @@ struct Planner {
 }
 
 impl Planner {
-    fn plan(&mut self, manifest: &Manifest, files: Vec<SourceFile>, options: &WriteOptions) -> Plan {
+    fn plan(
+        &mut self,
+        manifest: &Manifest,
+        files: Vec<SourceFile>,
+        options: &WriteOptions,
+    ) -> Plan {
         let mut plan = Plan::default();
         let report = &mut plan.report;
         for file in files {
@@ -736,7 +741,10 @@ pub fn archive_batches(
         scope.spawn(move || {
             for partition in partitions_to_read {
                 for wave in waves(&partition.files, options.wave_bytes) {
-                    if fetched_sender.send((wave.to_vec(), fetch_all(wave))).is_err() {
+                    if fetched_sender
+                        .send((wave.to_vec(), fetch_all(wave)))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -758,7 +766,9 @@ pub fn archive_batches(
         // On an error the planner, the reader and the decoder stop at their next send.
         drop(partitions_to_write);
         drop(decoded);
-        let planned = planner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let planned = planner
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (planned, written)
     });
     written?;

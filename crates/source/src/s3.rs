@@ -2,6 +2,7 @@
 //! retries, digest metadata and deletion for sources, and the plain object operations
 //! (get, put, conditional put, upload, list, delete) an archive on S3 is built from.
 
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -133,6 +134,17 @@ impl S3Bucket {
             result.bytes().await.map_err(io_error)
         });
         in_order(requests, self.concurrency)
+    }
+
+    /// The byte `ranges` of the object at `key`, fetched concurrently (nearby ranges
+    /// coalesced into one request).
+    pub fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> std::io::Result<Vec<Bytes>> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        runtime()
+            .block_on(self.store.get_ranges(&ObjectPath::from(key), ranges))
+            .map_err(io_error)
     }
 
     /// Store `bytes` at `key`, replacing any object there. A PUT lands whole or
@@ -336,7 +348,8 @@ pub fn list_batches(
             match found {
                 // The URL may name one object rather than a prefix.
                 Ok(0) if !prefix.is_empty() => {
-                    let head = runtime().block_on(walker.store.head(&ObjectPath::from(prefix.as_str())));
+                    let head =
+                        runtime().block_on(walker.store.head(&ObjectPath::from(prefix.as_str())));
                     let _ = match head {
                         Ok(meta) => sender.send(Ok(vec![meta])),
                         Err(object_store::Error::NotFound { .. }) => Ok(()),
