@@ -415,19 +415,14 @@ fn scan_open_part(
     }
     filter_leaves.sort_unstable();
     filter_leaves.dedup();
-    file.prefetch(
-        candidates
-            .iter()
-            .flat_map(|&rg| {
-                let row_group = metadata.row_group(rg);
-                filter_leaves.iter().map(move |&c| {
-                    let (start, length) = row_group.column(c).byte_range();
-                    start..start + length
-                })
-            })
-            .collect(),
-    )
-    .map_err(parquet_error)?;
+    let filter_chunks = candidates.iter().flat_map(|&rg| {
+        let row_group = metadata.row_group(rg);
+        filter_leaves.iter().map(move |&c| {
+            let (start, length) = row_group.column(c).byte_range();
+            start..start + length
+        })
+    });
+    file.prefetch(filter_chunks).map_err(parquet_error)?;
     for &rg in &candidates {
         let row_group = metadata.row_group(rg);
         explain.bytes_read += filter_leaves
@@ -493,7 +488,7 @@ fn scan_open_part(
         .map_err(parquet_error)?;
     for batch in reader {
         let batch = batch.map_err(|e| parquet_error(e.into()))?;
-        collect_matches(&batch, &path, matches)?;
+        collect_matches(&batch, path, matches)?;
     }
     Ok(())
 }

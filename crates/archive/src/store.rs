@@ -313,7 +313,7 @@ impl ArchiveRoot {
                     fetched: Mutex::new(Vec::new()),
                     bytes_fetched: AtomicU64::new(0),
                 }));
-                part.prefetch(vec![len.saturating_sub(FOOTER_PREFETCH)..len])
+                part.prefetch(std::iter::once(len.saturating_sub(FOOTER_PREFETCH)..len))
                     .map_err(|e| ArchiveError::Parquet {
                         path: self.locate(relative),
                         error: e,
@@ -387,7 +387,7 @@ impl RemotePart {
     }
 
     /// Fetch `ranges` that are not fetched yet.
-    fn fetch(&self, ranges: Vec<Range<u64>>) -> parquet::errors::Result<()> {
+    fn fetch(&self, ranges: impl IntoIterator<Item = Range<u64>>) -> parquet::errors::Result<()> {
         let missing: Vec<Range<u64>> = ranges
             .into_iter()
             .map(|r| r.start.min(self.len)..r.end.min(self.len))
@@ -417,7 +417,7 @@ impl RemotePart {
         if let Some(bytes) = self.cached(start, length) {
             return Ok(bytes);
         }
-        self.fetch(vec![start..start + length.max(MIN_FETCH)])?;
+        self.fetch(std::iter::once(start..start + length.max(MIN_FETCH)))?;
         self.cached(start, length).ok_or_else(|| {
             parquet::errors::ParquetError::General(format!("{}: short range read", self.key))
         })
@@ -435,7 +435,10 @@ impl PartReader {
     }
 
     /// Fetch `ranges` ahead of reading them, together: only a part on S3 needs it.
-    pub(crate) fn prefetch(&self, ranges: Vec<Range<u64>>) -> parquet::errors::Result<()> {
+    pub(crate) fn prefetch(
+        &self,
+        ranges: impl IntoIterator<Item = Range<u64>>,
+    ) -> parquet::errors::Result<()> {
         match self {
             PartReader::Remote(part) => part.fetch(ranges),
             PartReader::File(_) | PartReader::Fetched(_) => Ok(()),
