@@ -3,7 +3,9 @@
 # from a local S3-compatible server (s3s-fs, a Rust S3 server from crates.io,
 # installed into target/tools on first use) at each of CONCURRENCIES, and from the
 # local directory into an archive on that server, alternating, RUNS times each;
-# print wall-time medians, their ratios to the local run, and peak RSS.
+# print wall-time medians, their ratios to the local run, and peak RSS. Then time
+# two queries on the last local archive and the last archive on the server, RUNS
+# times each: a lookup by event ID and a count of errors, with the bytes fetched.
 #
 #   scripts/bench-s3.sh [TRAILPACK_BINARY] [FILES=20000] [RUNS=3] [CONCURRENCIES="256"]
 #                       [RECORDS_PER_FILE]
@@ -55,6 +57,27 @@ for i in $(seq 1 "$runs"); do
   done
   run to-s3 "$tree" "s3://archives/run-$i"
 done
+# An event ID from the middle of the tree, for the lookup.
+event_id=$(python3 - "$tree" <<'PY'
+import gzip, json, os, sys
+paths = sorted(os.path.join(d, n) for d, _, names in os.walk(sys.argv[1]) for n in names
+               if "_CloudTrail_" in n)
+records = json.loads(gzip.decompress(open(paths[len(paths) // 2], "rb").read()))["Records"]
+print(records[len(records) // 2]["eventID"])
+PY
+)
+: > "$work/query-times.txt"
+for i in $(seq 1 "$runs"); do
+  for archive in "$work/archive-local" "s3://archives/run-$runs"; do
+    where=local && [ "${archive#s3://}" != "$archive" ] && where=s3
+    for query in "--event-id $event_id" "--errors-only --count"; do
+      name="$where:${query%% *}"
+      /usr/bin/time -f "$name %e %M" -a -o "$work/query-times.txt" \
+        "$bin" query "$archive" $query --explain --s3-endpoint "http://127.0.0.1:$port" \
+        > /dev/null 2> "$work/explain-${name//[:-]/_}.txt"
+    done
+  done
+done
 python3 - "$work" <<'PY'
 import json, statistics, sys
 work = sys.argv[1]
@@ -72,4 +95,11 @@ for name in names:
 for name in names[1:]:
     stages = json.load(open(f"{work}/report-{name}.json"))["stages"]
     print(f"last {name} run, seconds by stage:", {k: round(v, 2) for k, v in stages.items()})
+rows = [line.split() for line in open(f"{work}/query-times.txt")]
+for name in dict.fromkeys(r[0] for r in rows):
+    times = [r[1] for r in rows if r[0] == name]
+    explain = open(f"{work}/explain-{name.replace(':', '_').replace('-', '_')}.txt").read()
+    fetched = [l for l in explain.splitlines() if l.startswith(("bytes:", "fetched:"))]
+    print(f"query {name}: median {statistics.median(map(float, times)):.2f} s ({', '.join(times)}); "
+          + "; ".join(" ".join(l.split()) for l in fetched))
 PY
