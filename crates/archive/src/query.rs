@@ -246,24 +246,36 @@ fn run(
             to_scan.push(part);
         }
     }
-    // Parts are independent: scan them on every core.
-    let scanned: Vec<Result<(Vec<QueryMatch>, Explain), ArchiveError>> = to_scan
-        .par_iter()
-        .map(|part| {
-            let mut part_explain = Explain::default();
-            let mut part_matches = Vec::new();
-            scan_part(
-                root,
-                part,
-                filter,
-                &predicates,
-                fetch,
-                &mut part_explain,
-                &mut part_matches,
-            )?;
-            Ok((part_matches, part_explain))
-        })
-        .collect();
+    // Parts are independent: scan them on every core. Parts on S3 spend most of
+    // their time waiting for responses, so more of them are scanned at once.
+    let scan_all = || -> Vec<Result<(Vec<QueryMatch>, Explain), ArchiveError>> {
+        to_scan
+            .par_iter()
+            .map(|part| {
+                let mut part_explain = Explain::default();
+                let mut part_matches = Vec::new();
+                scan_part(
+                    root,
+                    part,
+                    filter,
+                    &predicates,
+                    fetch,
+                    &mut part_explain,
+                    &mut part_matches,
+                )?;
+                Ok((part_matches, part_explain))
+            })
+            .collect()
+    };
+    let scanned = match root.local() {
+        Some(_) => scan_all(),
+        None => rayon::ThreadPoolBuilder::new()
+            .num_threads(REMOTE_PARTS_AT_ONCE)
+            .thread_name(|i| format!("trailpack-s3-scan-{i}"))
+            .build()
+            .map_err(|e| ArchiveError::Options(format!("cannot start the scan threads: {e}")))?
+            .install(scan_all),
+    };
     let mut matches = Vec::new();
     for result in scanned {
         let (part_matches, part_explain) = result?;
@@ -272,6 +284,9 @@ fn run(
     }
     Ok((matches, explain))
 }
+
+/// Parts of an archive on S3 scanned at once.
+const REMOTE_PARTS_AT_ONCE: usize = 32;
 
 fn time_overlaps(part: &PartEntry, filter: &QueryFilter) -> bool {
     let (Some(min), Some(max)) = (part.min_event_time_us, part.max_event_time_us) else {
