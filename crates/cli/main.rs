@@ -300,13 +300,7 @@ fn dry_run(
 /// message unless it holds a trailpack archive.
 fn open_archive(location: &str, s3: &S3Args) -> anyhow::Result<ArchiveRoot> {
     let root = ArchiveRoot::open(location, &s3.options())?;
-    let commits = trailpack_archive::manifest::COMMITS_DIR;
-    // S3 has no directories: an archive there is a prefix with commits under it.
-    let exists = match root.local() {
-        Some(dir) => dir.join(commits).is_dir(),
-        None => !root.list(commits)?.is_empty(),
-    };
-    if !exists {
+    if !root.has_dir(trailpack_archive::manifest::COMMITS_DIR)? {
         anyhow::bail!("{root}: not a trailpack archive (no commits)");
     }
     Ok(root)

@@ -11,7 +11,7 @@
 //! as orphans that the next run removes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use serde::Serialize;
 use trailpack_decode::{DecodeOptions, Encoding, decode_file};
@@ -21,6 +21,7 @@ use crate::manifest::{
     FileEntry, FileStatus, META_DIR, Manifest, PartEntry, RETIRING_COMMIT_VERSION,
 };
 use crate::read::{assemble_checked, records_from};
+use crate::store::unique_name;
 use crate::verify::read_checked_part;
 use crate::write::{PartitionKey, Pending, WriteOptions, Writer};
 use crate::{ArchiveError, ArchiveRoot, Progress, RunReport};
@@ -34,9 +35,13 @@ enum CompactLock<'r> {
     /// never blocks the next run.
     Local { _held: std::fs::File },
     /// A lock object created with a conditional PUT, deleted when the compaction
-    /// ends. A process killed mid-compaction leaves it behind, and the error names it
-    /// so that an operator who knows no compaction runs can delete it.
-    S3(&'r ArchiveRoot),
+    /// ends if it is still this one's (it holds a unique owner). A process killed
+    /// mid-compaction leaves it behind, and the error names it so that an operator
+    /// who knows no compaction runs can delete it.
+    S3 {
+        root: &'r ArchiveRoot,
+        owner: String,
+    },
 }
 
 impl<'r> CompactLock<'r> {
@@ -57,19 +62,17 @@ impl<'r> CompactLock<'r> {
                 Ok(CompactLock::Local { _held: lock })
             }
             None => {
-                let since = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let owner = format!(
-                    "{{\"pid\":{},\"started_unix\":{since}}}\n",
-                    std::process::id()
-                );
-                match root.create(COMPACT_LOCK, owner.as_bytes()) {
-                    Ok(true) => Ok(CompactLock::S3(root)),
-                    Ok(false) => Err(held(
+                let owner = format!("{{\"owner\":\"{}\"}}\n", unique_name());
+                // A conditional PUT retried after its response was lost finds its own
+                // lock: that is taking it too.
+                if root.create(COMPACT_LOCK, owner.as_bytes())?
+                    || root.read(COMPACT_LOCK)?.as_deref() == Some(owner.as_bytes())
+                {
+                    Ok(CompactLock::S3 { root, owner })
+                } else {
+                    Err(held(
                         " (or one was killed: delete this lock object if none is running)",
-                    )),
-                    Err(e) => Err(e),
+                    ))
                 }
             }
         }
@@ -78,9 +81,14 @@ impl<'r> CompactLock<'r> {
 
 impl Drop for CompactLock<'_> {
     fn drop(&mut self) {
-        if let CompactLock::S3(root) = self {
+        if let CompactLock::S3 { root, owner } = self {
+            // Only its own lock: one deleted by an operator may have been taken since.
             // A lock left behind only blocks compactions, with a message naming it.
-            let _ = root.delete(COMPACT_LOCK);
+            if let Ok(Some(held)) = root.read(COMPACT_LOCK)
+                && held == owner.as_bytes()
+            {
+                let _ = root.delete(COMPACT_LOCK);
+            }
         }
     }
 }

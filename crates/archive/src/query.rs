@@ -110,8 +110,9 @@ pub struct Explain {
     pub bytes_read: u64,
     /// Bytes of all parts.
     pub archive_bytes: u64,
-    /// Bytes fetched from S3 by ranged reads (0 for a local archive): what
-    /// `bytes_read` needs, rounded up to whole requests.
+    /// Bytes of the ranges asked of S3 (0 for a local archive): what `bytes_read`
+    /// needs, plus the footer's read-ahead and reads of at least 64 KiB. S3
+    /// transfers more when it merges nearby ranges into one request.
     pub bytes_fetched: u64,
 }
 
@@ -480,7 +481,7 @@ fn scan_open_part(
     if selected_groups.is_empty() {
         return Ok(());
     }
-    file.prefetch(page_index_ranges(&metadata))
+    file.prefetch(page_index_span(&metadata))
         .map_err(parquet_error)?;
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open()?, options)
@@ -525,6 +526,14 @@ fn page_index_ranges(metadata: &ParquetMetaData) -> Vec<Range<u64>> {
         .flat_map(|c| [c.column_index_range(), c.offset_index_range()])
         .flatten()
         .collect()
+}
+
+/// The span of a part's page index: the reader loads it with one read.
+fn page_index_span(metadata: &ParquetMetaData) -> Option<Range<u64>> {
+    let ranges = page_index_ranges(metadata);
+    let start = ranges.iter().map(|r| r.start).min()?;
+    let end = ranges.iter().map(|r| r.end).max()?;
+    Some(start..end)
 }
 
 /// Count the pages of every column that hold at least one selected row (read) and

@@ -11,8 +11,8 @@ use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime};
 
 use bytes::{Buf, Bytes};
 use parquet::file::reader::{ChunkReader, Length};
@@ -20,7 +20,7 @@ use tempfile::NamedTempFile;
 use trailpack_source::{S3Bucket, S3Options};
 
 use crate::ArchiveError;
-use crate::manifest::{sync_dir, write_atomic};
+use crate::manifest::{META_DIR, sync_dir, write_atomic};
 
 /// Objects read at once when many small ones (commits) are needed.
 const READ_WAVE: usize = 256;
@@ -36,6 +36,8 @@ pub enum ArchiveRoot {
         bucket: Arc<S3Bucket>,
         /// The archive's prefix.
         prefix: String,
+        /// The bucket's time when it was first asked, and when that was here.
+        clock: Arc<OnceLock<(SystemTime, Instant)>>,
     },
 }
 
@@ -64,10 +66,12 @@ impl std::fmt::Display for ArchiveRoot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ArchiveRoot::Local(path) => write!(f, "{}", path.display()),
-            ArchiveRoot::S3 { bucket, prefix } if prefix.is_empty() => {
+            ArchiveRoot::S3 { bucket, prefix, .. } if prefix.is_empty() => {
                 write!(f, "s3://{}", bucket.name())
             }
-            ArchiveRoot::S3 { bucket, prefix } => write!(f, "s3://{}/{prefix}", bucket.name()),
+            ArchiveRoot::S3 { bucket, prefix, .. } => {
+                write!(f, "s3://{}/{prefix}", bucket.name())
+            }
         }
     }
 }
@@ -83,6 +87,7 @@ impl ArchiveRoot {
         Ok(ArchiveRoot::S3 {
             bucket: S3Bucket::open(&bucket, s3).map_err(invalid)?,
             prefix,
+            clock: Arc::default(),
         })
     }
 
@@ -155,6 +160,51 @@ impl ArchiveRoot {
         Ok(())
     }
 
+    /// Whether the directory `relative` exists (on S3: holds any object).
+    pub fn has_dir(&self, relative: &str) -> Result<bool, ArchiveError> {
+        match self {
+            ArchiveRoot::Local(root) => Ok(root.join(relative).is_dir()),
+            ArchiveRoot::S3 { bucket, .. } => bucket
+                .any_under(&self.key(relative))
+                .map_err(|e| self.error(relative, e)),
+        }
+    }
+
+    /// Every file outside [`META_DIR`]: the partitions and their parts, and
+    /// whatever else was put there.
+    pub fn list_outside_meta(&self) -> Result<Vec<Listed>, ArchiveError> {
+        let dirs: Vec<String> = match self {
+            ArchiveRoot::Local(root) => match std::fs::read_dir(root) {
+                Ok(entries) => entries
+                    .flatten()
+                    .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(ArchiveError::io(root, e)),
+            },
+            ArchiveRoot::S3 { bucket, prefix, .. } => {
+                let strip = if prefix.is_empty() {
+                    0
+                } else {
+                    prefix.len() + 1
+                };
+                bucket
+                    .list_dirs(prefix)
+                    .map_err(|e| self.error("", e))?
+                    .into_iter()
+                    .filter_map(|dir| dir.get(strip..).map(str::to_string))
+                    .collect()
+            }
+        };
+        let mut listed = Vec::new();
+        for dir in dirs.iter().filter(|dir| dir.as_str() != META_DIR) {
+            listed.extend(self.list(dir)?);
+        }
+        listed.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listed)
+    }
+
     /// Every file under the directory `relative` (recursively), sorted by path.
     /// A missing directory lists as empty.
     pub fn list(&self, relative: &str) -> Result<Vec<Listed>, ArchiveError> {
@@ -191,7 +241,7 @@ impl ArchiveRoot {
                 listed.sort_by(|a, b| a.path.cmp(&b.path));
                 Ok(listed)
             }
-            ArchiveRoot::S3 { bucket, prefix } => {
+            ArchiveRoot::S3 { bucket, prefix, .. } => {
                 let key = self.key(relative.trim_end_matches('/'));
                 let strip = if prefix.is_empty() {
                     0
@@ -212,6 +262,25 @@ impl ArchiveRoot {
         }
     }
 
+    /// The time of the store's clock, which dates what [`ArchiveRoot::list`] finds:
+    /// the local clock for a directory; for S3, the bucket's (S3 stamps objects with
+    /// its own time), measured once with a probe object and advanced by the local
+    /// monotonic clock, so that a local clock that is off never ages an object.
+    pub fn now(&self) -> Result<SystemTime, ArchiveError> {
+        let ArchiveRoot::S3 { bucket, clock, .. } = self else {
+            return Ok(SystemTime::now());
+        };
+        if let Some((then, at)) = clock.get() {
+            return Ok(*then + at.elapsed());
+        }
+        let probe = format!("{META_DIR}/clock-{}", unique_name());
+        let then = bucket
+            .server_time(&self.key(&probe))
+            .map_err(|e| self.error(&probe, e))?;
+        let (then, at) = clock.get_or_init(|| (then, Instant::now()));
+        Ok(*then + at.elapsed())
+    }
+
     /// Store `bytes` at `relative` durably, whole or not at all.
     pub fn write(&self, relative: &str, bytes: &[u8]) -> Result<(), ArchiveError> {
         match self {
@@ -229,11 +298,21 @@ impl ArchiveRoot {
             ArchiveRoot::Local(root) => {
                 use std::io::Write;
                 let path = root.join(relative);
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| ArchiveError::io(dir, e))?;
+                let dir = path.parent().unwrap_or(root);
+                std::fs::create_dir_all(dir).map_err(|e| ArchiveError::io(dir, e))?;
+                let mut temp = tempfile::Builder::new()
+                    .prefix(".tmp-")
+                    .tempfile_in(dir)
+                    .map_err(|e| ArchiveError::io(dir, e))?;
+                temp.write_all(bytes)
+                    .and_then(|()| temp.as_file().sync_all())
+                    .map_err(|e| ArchiveError::io(temp.path(), e))?;
+                // A hard link fails if the name exists, and the file appears whole.
+                let linked = std::fs::hard_link(temp.path(), &path);
+                if linked.is_ok() {
+                    sync_dir(dir)?;
                 }
-                std::fs::File::create_new(&path)
-                    .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+                linked
             }
             ArchiveRoot::S3 { bucket, .. } => {
                 bucket.put_if_absent(&self.key(relative), Bytes::copy_from_slice(bytes))
@@ -344,6 +423,17 @@ impl ArchiveRoot {
     }
 }
 
+/// A name no other call returns, on this machine or another: the time in
+/// nanoseconds, the process and a counter.
+pub(crate) fn unique_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let count = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{nanos}-{}-{count}", std::process::id())
+}
+
 /// Bytes at the end of a part on S3 fetched when it is opened: its footer, in one
 /// request, for the parts this project writes.
 const FOOTER_PREFETCH: u64 = 256 << 10;
@@ -370,8 +460,10 @@ pub(crate) struct RemotePart {
     bucket: Arc<S3Bucket>,
     key: String,
     len: u64,
-    /// Fetched ranges: start and bytes.
-    fetched: Mutex<Vec<(u64, Bytes)>>,
+    /// Fetched ranges: start, bytes, and whether they hold whole Parquet structures
+    /// (chunks, pages, bloom filters, the page index, the file's end) rather than
+    /// a window that a page header may cross the end of.
+    fetched: Mutex<Vec<(u64, Bytes, bool)>>,
     bytes_fetched: AtomicU64,
 }
 
@@ -379,15 +471,33 @@ impl RemotePart {
     /// The fetched bytes that hold `start..start + length`, if any.
     fn cached(&self, start: u64, length: u64) -> Option<Bytes> {
         let fetched = self.fetched.lock().expect("fetched ranges");
-        fetched.iter().find_map(|(from, bytes)| {
+        fetched.iter().find_map(|(from, bytes, _)| {
             let end = from + bytes.len() as u64;
             (*from <= start && start + length <= end)
                 .then(|| bytes.slice((start - from) as usize..(start - from + length) as usize))
         })
     }
 
-    /// Fetch `ranges` that are not fetched yet.
-    fn fetch(&self, ranges: impl IntoIterator<Item = Range<u64>>) -> parquet::errors::Result<()> {
+    /// The fetched bytes from `start` on that a reader of unknown length (a page
+    /// header) may use: the rest of a whole structure, of the file, or at least
+    /// half of [`MIN_FETCH`] of a window.
+    fn readable_from(&self, start: u64) -> Option<Bytes> {
+        let fetched = self.fetched.lock().expect("fetched ranges");
+        fetched.iter().find_map(|(from, bytes, whole)| {
+            let end = from + bytes.len() as u64;
+            let usable = *whole || end == self.len || end.saturating_sub(start) >= MIN_FETCH / 2;
+            (*from <= start && start < end && usable)
+                .then(|| bytes.slice((start - from) as usize..))
+        })
+    }
+
+    /// Fetch `ranges` that are not fetched yet; `whole` says what they hold (see
+    /// [`RemotePart::fetched`]).
+    fn fetch(
+        &self,
+        ranges: impl IntoIterator<Item = Range<u64>>,
+        whole: bool,
+    ) -> parquet::errors::Result<()> {
         let missing: Vec<Range<u64>> = ranges
             .into_iter()
             .map(|r| r.start.min(self.len)..r.end.min(self.len))
@@ -401,7 +511,7 @@ impl RemotePart {
         for (range, bytes) in missing.into_iter().zip(bytes) {
             self.bytes_fetched
                 .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            fetched.push((range.start, bytes));
+            fetched.push((range.start, bytes, whole));
         }
         Ok(())
     }
@@ -417,7 +527,7 @@ impl RemotePart {
         if let Some(bytes) = self.cached(start, length) {
             return Ok(bytes);
         }
-        self.fetch(std::iter::once(start..start + length.max(MIN_FETCH)))?;
+        self.fetch(std::iter::once(start..start + length.max(MIN_FETCH)), false)?;
         self.cached(start, length).ok_or_else(|| {
             parquet::errors::ParquetError::General(format!("{}: short range read", self.key))
         })
@@ -440,7 +550,7 @@ impl PartReader {
         ranges: impl IntoIterator<Item = Range<u64>>,
     ) -> parquet::errors::Result<()> {
         match self {
-            PartReader::Remote(part) => part.fetch(ranges),
+            PartReader::Remote(part) => part.fetch(ranges, true),
             PartReader::File(_) | PartReader::Fetched(_) => Ok(()),
         }
     }
@@ -474,8 +584,17 @@ impl ChunkReader for PartReader {
             // Page headers and the footer's length are read this way; a reader over
             // the rest of the file is never needed whole.
             PartReader::Remote(part) => {
-                let length = (part.len.saturating_sub(start)).min(MIN_FETCH);
-                Box::new(part.get_bytes(start, length as usize)?.reader())
+                if part.readable_from(start).is_none() {
+                    let end = part.len.min(start + MIN_FETCH);
+                    part.fetch(std::iter::once(start..end), false)?;
+                }
+                let bytes = part.readable_from(start).ok_or_else(|| {
+                    parquet::errors::ParquetError::EOF(format!(
+                        "{}: nothing to read at {start} of {} bytes",
+                        part.key, part.len
+                    ))
+                })?;
+                Box::new(bytes.reader())
             }
         })
     }
@@ -524,6 +643,67 @@ mod tests {
         assert_eq!(root.read("a/two.json").unwrap(), None);
         let missing = root.read_each(&["a/two.json".to_string()], |_, _| Ok(()));
         assert!(missing.unwrap_err().to_string().contains("two.json"));
+    }
+
+    #[test]
+    fn partitions_are_listed_apart_from_trailpacks_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = ArchiveRoot::from(dir.path());
+        assert!(root.list_outside_meta().unwrap().is_empty());
+        assert!(!root.has_dir("_trailpack/commits").unwrap());
+        root.write("_trailpack/commits/1.json", b"{}").unwrap();
+        root.write("account=1/region=r/part-a.parquet", b"a")
+            .unwrap();
+        root.write("stray/part-b.parquet", b"b").unwrap();
+        let listed: Vec<String> = root
+            .list_outside_meta()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.path)
+            .collect();
+        assert_eq!(
+            listed,
+            ["account=1/region=r/part-a.parquet", "stray/part-b.parquet"]
+        );
+        assert!(root.has_dir("_trailpack/commits").unwrap());
+    }
+
+    #[test]
+    fn remote_parts_serve_reads_from_fetched_ranges() {
+        let options = S3Options {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..S3Options::default()
+        };
+        let ArchiveRoot::S3 { bucket, .. } = ArchiveRoot::open("s3://b/p", &options).unwrap()
+        else {
+            unreachable!()
+        };
+        let bytes =
+            |from: u64, to: u64| Bytes::from((from..to).map(|i| i as u8).collect::<Vec<_>>());
+        let part = RemotePart {
+            bucket,
+            key: "p/part.parquet".into(),
+            len: 100_000,
+            fetched: Mutex::new(vec![
+                // A whole column chunk, a short window, and the file's end.
+                (100, bytes(100, 300), true),
+                (500, bytes(500, 540), false),
+                (99_960, bytes(99_960, 100_000), false),
+            ]),
+            bytes_fetched: AtomicU64::new(0),
+        };
+        assert_eq!(part.cached(150, 50).unwrap(), bytes(150, 200));
+        assert!(part.cached(250, 100).is_none());
+        // A page header may be read from anywhere in a whole structure, or at the
+        // end of the file, but not near the end of a window.
+        assert_eq!(part.readable_from(250).unwrap(), bytes(250, 300));
+        assert!(part.readable_from(510).is_none());
+        assert_eq!(part.readable_from(99_990).unwrap(), bytes(99_990, 100_000));
+        assert!(part.readable_from(300).is_none());
+        // Past the end is an error without a request.
+        assert!(part.get_bytes(99_990, 20).is_err());
+        assert_eq!(part.get_bytes(120, 10).unwrap(), bytes(120, 130));
+        assert_eq!(part.bytes_fetched.load(Ordering::Relaxed), 0);
     }
 
     #[test]

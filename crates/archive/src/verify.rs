@@ -15,9 +15,7 @@ use serde::Serialize;
 use trailpack_decode::{DEFAULT_MAX_FILE_BYTES, gunzip, sha256};
 use trailpack_digest::{DigestInput, PublicKeyEntry, PublicKeys, ValidationReport};
 
-use crate::manifest::{
-    DigestEntry, FileEntry, FileStatus, META_DIR, Manifest, PartEntry, QUARANTINE_DIR,
-};
+use crate::manifest::{DigestEntry, FileEntry, FileStatus, Manifest, PartEntry, QUARANTINE_DIR};
 use crate::read::{assemble, check_sha256, records_from};
 use crate::{ArchiveError, ArchiveRoot, hex};
 
@@ -214,12 +212,11 @@ fn check_file(
 fn orphan_parts(root: &ArchiveRoot, manifest: &Manifest) -> Result<Vec<String>, ArchiveError> {
     let named: HashSet<&str> = manifest.parts.iter().map(|p| p.path.as_str()).collect();
     Ok(root
-        .list("")?
+        .list_outside_meta()?
         .into_iter()
         .filter(|listed| {
             let name = listed.path.rsplit('/').next().unwrap_or_default();
-            !listed.path.starts_with(META_DIR)
-                && name.starts_with("part-")
+            name.starts_with("part-")
                 && name.ends_with(".parquet")
                 && !named.contains(listed.path.as_str())
         })

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
@@ -702,16 +703,23 @@ pub fn archive_batches(
     // their waves in order, up to PREFETCH_WAVES ahead, so that reading (S3
     // latency above all) overlaps with decoding and writing, across partition
     // boundaries too; the writer takes the partitions in the same order.
+    // Set when the writer fails: the planner then stops listing at once, even if the
+    // batches it is taking hold nothing new to send.
+    let writer_failed = AtomicBool::new(false);
     let (planned, written) = std::thread::scope(|scope| {
         let (to_read, partitions_to_read) = std::sync::mpsc::channel::<Arc<Partition>>();
         let (to_write, partitions_to_write) = std::sync::mpsc::channel::<Arc<Partition>>();
         let manifest = &manifest;
+        let writer_failed = &writer_failed;
         let planner = scope.spawn(move || -> Result<_, ArchiveError> {
             let mut planner = Planner::default();
             let mut planned = RunReport::default();
             let mut digests = Vec::new();
             let (mut files, mut bytes) = (0, 0);
             for batch in batches {
+                if writer_failed.load(Ordering::Relaxed) {
+                    break;
+                }
                 let plan = planner.plan(manifest, batch?, options);
                 files += plan.files() as u64;
                 bytes += plan.bytes();
@@ -763,7 +771,9 @@ pub fn archive_batches(
         let written = partitions_to_write
             .iter()
             .try_for_each(|partition| writer.partition(&partition.key, &partition.files, &decoded));
-        // On an error the planner, the reader and the decoder stop at their next send.
+        // On an error the planner stops at its next batch, the reader and the
+        // decoder at their next send.
+        writer_failed.store(written.is_err(), Ordering::Relaxed);
         drop(partitions_to_write);
         drop(decoded);
         let planned = planner
@@ -926,8 +936,13 @@ impl<'a> Writer<'a> {
     /// touching a part that a concurrent writer is still writing or committing.
     pub(crate) fn remove_orphans(&self, partition: &PartitionKey) -> Result<(), ArchiveError> {
         let dir = partition.dir();
+        let listed = self.root.list(&dir)?;
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let now = self.root.now()?;
         let mut candidates = Vec::new();
-        for listed in self.root.list(&dir)? {
+        for listed in listed {
             let Some(name) = listed
                 .path
                 .strip_prefix(&dir)
@@ -939,7 +954,7 @@ impl<'a> Writer<'a> {
             let temp = name.starts_with(".tmp-");
             let stale = listed
                 .modified
-                .and_then(|modified| modified.elapsed().ok())
+                .and_then(|modified| now.duration_since(modified).ok())
                 .is_some_and(|age| age >= ORPHAN_GRACE);
             if (ours || temp) && stale && !name.contains('/') {
                 candidates.push(listed.path);

@@ -178,27 +178,20 @@ impl S3Bucket {
             return self.put(key, Bytes::from(std::fs::read(path)?));
         }
         runtime().block_on(async {
-            use std::io::Read;
             let upload = self
                 .store
                 .put_multipart(&ObjectPath::from(key))
                 .await
                 .map_err(io_error)?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, MULTIPART_CHUNK);
-            let mut file = std::fs::File::open(path)?;
-            let mut chunk = vec![0; MULTIPART_CHUNK];
-            loop {
-                let read = file.read(&mut chunk)?;
-                if read == 0 {
-                    break;
+            match write_parts(&mut writer, path).await {
+                Ok(()) => writer.finish().await.map(|_| ()).map_err(io_error),
+                Err(error) => {
+                    // Parts already uploaded would otherwise stay, unseen and billed.
+                    let _ = writer.abort().await;
+                    Err(error)
                 }
-                writer
-                    .wait_for_capacity(MULTIPART_IN_FLIGHT)
-                    .await
-                    .map_err(io_error)?;
-                writer.write(&chunk[..read]);
             }
-            writer.finish().await.map(|_| ()).map_err(io_error)
         })
     }
 
@@ -219,12 +212,63 @@ impl S3Bucket {
         Ok(objects)
     }
 
+    /// The bucket's clock: write an empty object at `probe_key`, read its
+    /// `LastModified`, and delete it.
+    pub fn server_time(&self, probe_key: &str) -> std::io::Result<std::time::SystemTime> {
+        self.put(probe_key, Bytes::new())?;
+        let head = runtime().block_on(self.store.head(&ObjectPath::from(probe_key)));
+        self.delete_object(probe_key)?;
+        Ok(head.map_err(io_error)?.last_modified.into())
+    }
+
+    /// Whether any object lies under `prefix` (a whole path segment): one request.
+    pub fn any_under(&self, prefix: &str) -> std::io::Result<bool> {
+        let prefix = ObjectPath::from(prefix);
+        runtime()
+            .block_on(self.store.list(Some(&prefix)).next())
+            .transpose()
+            .map(|first| first.is_some())
+            .map_err(io_error)
+    }
+
+    /// The "directories" directly under `prefix`: the common prefixes of a listing
+    /// with the `/` delimiter, as keys without the trailing `/`.
+    pub fn list_dirs(&self, prefix: &str) -> std::io::Result<Vec<String>> {
+        let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+        let listed = runtime()
+            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
+            .map_err(io_error)?;
+        Ok(listed
+            .common_prefixes
+            .into_iter()
+            .map(|dir| dir.as_ref().to_string())
+            .collect())
+    }
+
     /// Delete the object at `key`; a missing object is not an error.
     pub fn delete_object(&self, key: &str) -> std::io::Result<()> {
         match runtime().block_on(self.store.delete(&ObjectPath::from(key))) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(io_error(error)),
         }
+    }
+}
+
+/// Hand the file at `path` to a multipart upload, chunk by chunk.
+async fn write_parts(writer: &mut WriteMultipart, path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut chunk = vec![0; MULTIPART_CHUNK];
+    loop {
+        let read = file.read(&mut chunk)?;
+        if read == 0 {
+            return Ok(());
+        }
+        writer
+            .wait_for_capacity(MULTIPART_IN_FLIGHT)
+            .await
+            .map_err(io_error)?;
+        writer.write(&chunk[..read]);
     }
 }
 
@@ -335,7 +379,7 @@ pub fn list_batches(
     let walked_url = url.to_string();
     let root_components = prefix.split('/').filter(|c| !c.is_empty()).count();
     let walker = Arc::clone(&bucket);
-    std::thread::Builder::new()
+    let listing = std::thread::Builder::new()
         .name("trailpack-s3-list".into())
         .spawn(move || {
             let error = |error| SourceError::S3 {
@@ -363,9 +407,18 @@ pub fn list_batches(
             }
         })
         .map_err(|e| SourceError::Url(format!("{url}: cannot start listing: {e}")))?;
-    Ok(batches
-        .into_iter()
-        .map(move |objects| Ok(to_listing(&bucket, root_components, objects?))))
+    let mut listing = Some(listing);
+    let url = url.to_string();
+    Ok(std::iter::from_fn(move || match batches.recv() {
+        Ok(objects) => Some(objects.map(|o| to_listing(&bucket, root_components, o))),
+        // The listing ended, or its thread died: a listing cut short is an error,
+        // never a smaller tree.
+        Err(_) => listing.take()?.join().is_err().then(|| {
+            Err(SourceError::Url(format!(
+                "{url}: the listing stopped unexpectedly"
+            )))
+        }),
+    }))
 }
 
 /// Listed batches buffered ahead of the archive.
