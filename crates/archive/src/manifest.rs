@@ -475,6 +475,17 @@ pub fn parse_commit(bytes: &[u8]) -> Result<Commit, String> {
 /// fsync of the directory, so that a crash leaves either nothing or the whole file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    let temp = synced_temp_file(dir, bytes)?;
+    temp.persist(path)
+        .map_err(|e| ArchiveError::io(path, e.error))?;
+    sync_dir(dir)
+}
+
+/// A temporary file in `dir` (created if missing) that holds `bytes`, fsynced.
+pub(crate) fn synced_temp_file(
+    dir: &Path,
+    bytes: &[u8],
+) -> Result<tempfile::NamedTempFile, ArchiveError> {
     std::fs::create_dir_all(dir).map_err(|e| ArchiveError::io(dir, e))?;
     let mut temp = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -483,9 +494,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
     temp.write_all(bytes)
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|e| ArchiveError::io(temp.path(), e))?;
-    temp.persist(path)
-        .map_err(|e| ArchiveError::io(path, e.error))?;
-    sync_dir(dir)
+    Ok(temp)
 }
 
 /// fsync a directory so that a rename in it survives a crash.

@@ -20,7 +20,7 @@ use tempfile::NamedTempFile;
 use trailpack_source::{S3Bucket, S3Options};
 
 use crate::ArchiveError;
-use crate::manifest::{META_DIR, sync_dir, write_atomic};
+use crate::manifest::{META_DIR, sync_dir, synced_temp_file, write_atomic};
 
 /// Objects read at once when many small ones (commits) are needed.
 const READ_WAVE: usize = 256;
@@ -296,17 +296,9 @@ impl ArchiveRoot {
     pub fn create(&self, relative: &str, bytes: &[u8]) -> Result<bool, ArchiveError> {
         let created = match self {
             ArchiveRoot::Local(root) => {
-                use std::io::Write;
                 let path = root.join(relative);
                 let dir = path.parent().unwrap_or(root);
-                std::fs::create_dir_all(dir).map_err(|e| ArchiveError::io(dir, e))?;
-                let mut temp = tempfile::Builder::new()
-                    .prefix(".tmp-")
-                    .tempfile_in(dir)
-                    .map_err(|e| ArchiveError::io(dir, e))?;
-                temp.write_all(bytes)
-                    .and_then(|()| temp.as_file().sync_all())
-                    .map_err(|e| ArchiveError::io(temp.path(), e))?;
+                let temp = synced_temp_file(dir, bytes)?;
                 // A hard link fails if the name exists, and the file appears whole.
                 let linked = std::fs::hard_link(temp.path(), &path);
                 if linked.is_ok() {
