@@ -161,7 +161,7 @@ pub fn compact(
         bins.iter().flat_map(|b| &b.parts).map(|p| p.bytes).sum(),
     );
     let mut run = RunReport::default();
-    let mut writer = Writer::try_new(root, options, &mut run, progress)?;
+    let mut writer = Writer::try_new(root, &manifest, options, &mut run, progress)?;
     for bin in bins {
         writer.remove_orphans(&bin.partition)?;
         let mut pending = Vec::new();

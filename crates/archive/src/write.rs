@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
@@ -26,7 +27,7 @@ use crate::manifest::{
     COMMIT_FORMAT, COMMIT_VERSION, Commit, DIGESTS_DIR, DigestEntry, FileEntry, FileStatus,
     FrameEntry, Manifest, PartEntry, QUARANTINE_DIR, StoredPublicKey, load_parts, write_commit,
 };
-use crate::{ArchiveError, ArchiveRoot, Progress, hex};
+use crate::{ArchiveError, ArchiveRoot, Listed, Progress, hex};
 
 /// Default zstd level for parts.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
@@ -471,20 +472,21 @@ fn decode_wave(
 }
 
 /// Split `files` into waves of at most `wave_bytes` stored bytes (at least one
-/// file) and [`WAVE_FILES`] files: the unit of parallel reading and decoding.
-fn waves(files: &[SourceFile], wave_bytes: u64) -> Vec<&[SourceFile]> {
+/// file) and [`WAVE_FILES`] files, the unit of parallel reading and decoding, as
+/// index ranges: the reader and the writer cut the same waves.
+fn waves(files: &[SourceFile], wave_bytes: u64) -> Vec<Range<usize>> {
     let mut waves = Vec::new();
-    let mut rest = files;
-    while !rest.is_empty() {
-        let mut end = 0;
+    let mut start = 0;
+    while start < files.len() {
+        let mut end = start;
         let mut bytes = 0;
-        while end < rest.len() && end < WAVE_FILES && (end == 0 || bytes < wave_bytes) {
-            bytes += rest[end].size;
+        while end < files.len() && end - start < WAVE_FILES && (end == start || bytes < wave_bytes)
+        {
+            bytes += files[end].size;
             end += 1;
         }
-        let (wave, tail) = rest.split_at(end);
-        waves.push(wave);
-        rest = tail;
+        waves.push(start..end);
+        start = end;
     }
     waves
 }
@@ -698,7 +700,7 @@ pub fn archive_batches(
     // fails at once leaves no trace.
     let manifest = Manifest::load(root)?;
     let mut report = RunReport::default();
-    let mut writer = Writer::try_new(root, options, &mut report, progress)?;
+    let mut writer = Writer::try_new(root, &manifest, options, &mut report, progress)?;
     // The planner turns listed batches into partitions; one reader thread fetches
     // their waves in order, up to PREFETCH_WAVES ahead, so that reading (S3
     // latency above all) overlaps with decoding and writing, across partition
@@ -749,8 +751,9 @@ pub fn archive_batches(
         scope.spawn(move || {
             for partition in partitions_to_read {
                 for wave in waves(&partition.files, options.wave_bytes) {
+                    let stored = fetch_all(&partition.files[wave.clone()]);
                     if fetched_sender
-                        .send((wave.to_vec(), fetch_all(wave)))
+                        .send((Arc::clone(&partition), wave, stored))
                         .is_err()
                     {
                         return;
@@ -759,9 +762,9 @@ pub fn archive_batches(
             }
         });
         scope.spawn(move || {
-            for (wave, stored) in fetched {
+            for (partition, wave, stored) in fetched {
                 if decoded_sender
-                    .send(decode_wave(&wave, stored, &options.decode))
+                    .send(decode_wave(&partition.files[wave], stored, &options.decode))
                     .is_err()
                 {
                     break;
@@ -801,6 +804,8 @@ struct Partition {
 pub(crate) struct Writer<'a> {
     /// Identities of the events written in this run, for duplicate detection.
     events: HashSet<u64>,
+    /// Parts committed when the run started: never orphans.
+    committed_parts: HashSet<String>,
     root: &'a ArchiveRoot,
     options: &'a WriteOptions,
     properties: Arc<WriterProperties>,
@@ -812,12 +817,14 @@ pub(crate) struct Writer<'a> {
 impl<'a> Writer<'a> {
     pub(crate) fn try_new(
         root: &'a ArchiveRoot,
+        manifest: &Manifest,
         options: &'a WriteOptions,
         report: &'a mut RunReport,
         progress: &'a dyn Progress,
     ) -> Result<Self, ArchiveError> {
         Ok(Writer {
             events: HashSet::new(),
+            committed_parts: manifest.parts.iter().map(|p| p.path.clone()).collect(),
             root,
             options,
             properties: Arc::new(options.writer_properties()?),
@@ -840,6 +847,7 @@ impl<'a> Writer<'a> {
         let mut buffered_bytes = 0;
         let mut entries: Vec<FileEntry> = Vec::new();
         for wave in waves(files, self.options.wave_bytes) {
+            let wave = &files[wave];
             let started = Instant::now();
             let DecodedWave { results, seconds } = decoded_waves.recv().map_err(|_| {
                 ArchiveError::Options("the source reader stopped unexpectedly".into())
@@ -936,35 +944,39 @@ impl<'a> Writer<'a> {
     /// touching a part that a concurrent writer is still writing or committing.
     pub(crate) fn remove_orphans(&self, partition: &PartitionKey) -> Result<(), ArchiveError> {
         let dir = partition.dir();
-        let listed = self.root.list(&dir)?;
-        if listed.is_empty() {
+        let uncommitted: Vec<Listed> = self
+            .root
+            .list(&dir)?
+            .into_iter()
+            .filter(|listed| {
+                let name = listed.path.strip_prefix(&dir).unwrap_or(&listed.path);
+                let name = name.trim_start_matches('/');
+                let ours = name.starts_with("part-") && name.ends_with(".parquet");
+                (ours || name.starts_with(".tmp-"))
+                    && !name.contains('/')
+                    && !self.committed_parts.contains(&listed.path)
+            })
+            .collect();
+        if uncommitted.is_empty() {
             return Ok(());
         }
         let now = self.root.now()?;
-        let mut candidates = Vec::new();
-        for listed in listed {
-            let Some(name) = listed
-                .path
-                .strip_prefix(&dir)
-                .and_then(|n| n.strip_prefix('/'))
-            else {
-                continue;
-            };
-            let ours = name.starts_with("part-") && name.ends_with(".parquet");
-            let temp = name.starts_with(".tmp-");
-            let stale = listed
-                .modified
-                .and_then(|modified| now.duration_since(modified).ok())
-                .is_some_and(|age| age >= ORPHAN_GRACE);
-            if (ours || temp) && stale && !name.contains('/') {
-                candidates.push(listed.path);
-            }
-        }
-        if candidates.is_empty() {
+        let stale: Vec<String> = uncommitted
+            .into_iter()
+            .filter(|listed| {
+                listed
+                    .modified
+                    .and_then(|modified| now.duration_since(modified).ok())
+                    .is_some_and(|age| age >= ORPHAN_GRACE)
+            })
+            .map(|listed| listed.path)
+            .collect();
+        if stale.is_empty() {
             return Ok(());
         }
+        // Read the commits again: a concurrent writer may have committed them since.
         let known: HashSet<String> = load_parts(self.root)?.into_iter().map(|p| p.path).collect();
-        for relative in candidates {
+        for relative in stale {
             if !known.contains(&relative) {
                 self.root.delete(&relative)?;
             }

@@ -113,27 +113,21 @@ impl S3Bucket {
 
     /// The whole object at `key`; a missing object is an error of kind `NotFound`.
     pub fn get(&self, key: &str) -> std::io::Result<Bytes> {
-        runtime().block_on(async {
-            let result = self
-                .store
-                .get(&ObjectPath::from(key))
-                .await
-                .map_err(io_error)?;
-            result.bytes().await.map_err(io_error)
-        })
+        runtime().block_on(self.get_bytes(key))
     }
 
     /// The objects at `keys`, up to the bucket's concurrency at once, in order.
     pub fn get_all(&self, keys: &[String]) -> Vec<std::io::Result<Bytes>> {
-        let requests = keys.iter().map(|key| async move {
-            let result = self
-                .store
-                .get(&ObjectPath::from(key.as_str()))
-                .await
-                .map_err(io_error)?;
-            result.bytes().await.map_err(io_error)
-        });
-        in_order(requests, self.concurrency)
+        in_order(keys.iter().map(|key| self.get_bytes(key)), self.concurrency)
+    }
+
+    async fn get_bytes(&self, key: &str) -> std::io::Result<Bytes> {
+        let result = self
+            .store
+            .get(&ObjectPath::from(key))
+            .await
+            .map_err(io_error)?;
+        result.bytes().await.map_err(io_error)
     }
 
     /// The byte `ranges` of the object at `key`, fetched concurrently (nearby ranges
