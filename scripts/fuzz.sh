@@ -13,11 +13,25 @@ seed() {
     if [ "$1" = decode_file ]; then cp "$f" "$dir/"; else gzip -dc "$f" > "$dir/$(basename "$f" .gz)"; fi
   done
 }
-for target in decode_file round_trip manifest digest; do
-  if [ "$target" = manifest ] || [ "$target" = digest ]; then
-    mkdir -p "fuzz/corpus/$target"
-  else
-    seed "$target"
-  fi
-  (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -max_len=65536)
+# The archive formats are seeded from an archive of the sample (built with a
+# release binary): its parts, index segments, commits and a checkpoint.
+archive=$(mktemp -d)
+trap 'rm -rf "$archive"' EXIT
+cargo run --release -q -- archive sample --to "$archive/a" --quiet || true
+seed_archive() {
+  local dir=fuzz/corpus/$1
+  mkdir -p "$dir"
+  case $1 in
+    part) find "$archive/a" -path '*/_*' -prune -o -name 'part-*.parquet' -print -exec cp {} "$dir/" \; ;;
+    index) find "$archive/a/_trailpack/index" -name '*.parquet' -exec cp {} "$dir/" \; ;;
+    delta_log) cp "$archive"/a/_delta_log/* "$dir/" ;;
+  esac
+}
+for target in decode_file round_trip delta_log index part digest; do
+  case $target in
+    decode_file | round_trip) seed "$target" ;;
+    delta_log | index | part) seed_archive "$target" ;;
+    *) mkdir -p "fuzz/corpus/$target" ;;
+  esac
+  (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -max_len=1048576)
 done

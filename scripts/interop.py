@@ -15,7 +15,8 @@ Each check prints `ok <name>` or `FAIL <name>: expected X got Y`; the last
 line is `interop: N passed, M failed`, and the exit status is 1 if any check
 failed.
 
-Needs duckdb and pyarrow (scripts/interop.sh installs them into a venv).
+Needs duckdb (with duckdb-ext-delta) and pyarrow (scripts/interop.sh uses the
+venv of scripts/readers-venv.sh).
 """
 
 import collections
@@ -175,7 +176,10 @@ def duckdb_checks(checks, truth, archive):
     import duckdb
 
     con = duckdb.connect()
-    glob = os.path.join(archive, "**", "*.parquet").replace("'", "''")
+    # The parts only: `**/*.parquet` would also read the Delta checkpoints and the
+    # file index under `_delta_log/` and `_trailpack/`.
+    glob = os.path.join(archive, "account=*", "region=*", "year=*", "month=*",
+                        "part-*.parquet").replace("'", "''")
     con.execute("CREATE VIEW t AS SELECT * FROM read_parquet('%s', hive_partitioning=true)" % glob)
 
     def scalar(sql):
@@ -274,15 +278,20 @@ def stats_checks(checks, truth, archive, binary):
     checks.check("trailpack stats files", truth.files, lambda: lookup(doc, "files"))
 
 
-def ddl_checks(checks, archive, binary):
-    """`trailpack schema --ddl duckdb` runs in DuckDB, and three representative
-    queries over it give what `trailpack query` gives."""
-    import duckdb
+def ddl_checks(checks, archive, binary, engine):
+    """`trailpack schema --ddl ENGINE` (duckdb: delta_scan; duckdb-parquet: the
+    parts' glob) runs in DuckDB, and three representative queries over it give
+    what `trailpack query` gives."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from readers import duckdb_with_delta
 
-    ddl = subprocess.run([binary, "schema", "--ddl", "duckdb", "--location", archive],
+    ddl = subprocess.run([binary, "schema", "--ddl", engine, "--location", archive],
                          check=True, capture_output=True, text=True).stdout
-    con = duckdb.connect()
-    con.execute(ddl)
+    con = duckdb_with_delta()
+    # The extension is loaded from the pip package; INSTALL would fetch it.
+    con.execute("\n".join(line for line in ddl.splitlines()
+                          if not line.startswith(("INSTALL ", "LOAD "))))
+    engine = "ddl " + engine
 
     def trailpack_column(args, column):
         out = subprocess.run([binary, "query", archive, "--format", "csv", "--columns", column] + args,
@@ -293,13 +302,13 @@ def ddl_checks(checks, archive, binary):
         counts = collections.Counter(trailpack_column([], "eventname"))
         return {name: n for name, n in counts.items()}
 
-    checks.check("ddl duckdb count by eventName = trailpack query", by_event_name(), lambda: {
+    checks.check(engine + " count by eventName = trailpack query", by_event_name(), lambda: {
         (name or ""): n for name, n in con.execute(
             "SELECT eventname, count(*) FROM cloudtrail GROUP BY 1").fetchall()})
 
     key = con.execute("SELECT useridentity.accesskeyid, count(*) FROM cloudtrail WHERE "
                       "useridentity.accesskeyid IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").fetchone()[0]
-    checks.check("ddl duckdb events of one access key = trailpack query",
+    checks.check(engine + " events of one access key = trailpack query",
                  sorted(trailpack_column(["--access-key", key], "eventid")),
                  lambda: sorted(r[0] for r in con.execute(
                      "SELECT eventid FROM cloudtrail WHERE useridentity.accesskeyid = ?", [key]).fetchall()))
@@ -309,7 +318,7 @@ def ddl_checks(checks, archive, binary):
             "SELECT eventid FROM cloudtrail WHERE eventname = 'ConsoleLogin' "
             "AND (errorcode IS NOT NULL OR errormessage IS NOT NULL)").fetchall())
 
-    checks.check("ddl duckdb failed console sign-ins = trailpack query",
+    checks.check(engine + " failed console sign-ins = trailpack query",
                  sorted(trailpack_column(["--event-name", "ConsoleLogin", "--errors-only"], "eventid")),
                  failed_sign_ins)
 
@@ -339,7 +348,8 @@ def main(argv):
     duckdb_checks(checks, truth, archive)
     pyarrow_checks(checks, truth, archive)
     stats_checks(checks, truth, archive, binary)
-    ddl_checks(checks, archive, binary)
+    ddl_checks(checks, archive, binary, "duckdb")
+    ddl_checks(checks, archive, binary, "duckdb-parquet")
 
     print("interop: %d passed, %d failed" % (checks.passed, checks.failed))
     return 1 if checks.failed else 0

@@ -5,9 +5,9 @@
 #
 # Usage: scripts/interop.sh [TRAILPACK_BINARY]
 #   default binary: target/release/trailpack if it exists, else target/debug/trailpack
-#   INTEROP_VENV    python venv to use/create (default target/interop-venv)
 #
-# Relative paths (binary, INTEROP_VENV) are taken from the current directory
+# The Python readers come from scripts/readers-venv.sh (target/readers-venv).
+# A relative binary path is taken from the current directory
 # when they exist there, otherwise from the repository root.
 set -euo pipefail
 
@@ -38,20 +38,8 @@ if [[ ! -x "$BIN" ]]; then
     exit 2
 fi
 
-VENV="$(abspath "${INTEROP_VENV:-target/interop-venv}")"
-PY="$VENV/bin/python"
-
-# --- python environment -----------------------------------------------------
-if [[ ! -x "$PY" ]]; then
-    echo "interop: creating venv $VENV"
-    python3 -m venv "$VENV"
-fi
-if ! "$PY" -c 'import duckdb, pyarrow' 2>/dev/null; then
-    echo "interop: installing duckdb and pyarrow into $VENV"
-    start_pip=$SECONDS
-    "$PY" -m pip install --quiet --disable-pip-version-check duckdb pyarrow
-    echo "interop: pip install took $((SECONDS - start_pip))s"
-fi
+# --- python environment: the pinned readers (deltalake, duckdb + delta, pyarrow)
+PY="$(bash "$ROOT/scripts/readers-venv.sh")"
 
 # --- source tree and archive -------------------------------------------------
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/interop.XXXXXX")"

@@ -8,6 +8,9 @@ file after every request, so tests can check that faults really happened. It sto
 
     s3_fault_proxy.py --upstream http://127.0.0.1:5055 --slowdown-every 7 \
         --error-every 11 --stats stats.json
+
+With `--drop-header If-None-Match` it also plays a store that ignores
+conditional writes: that header never reaches the server.
 """
 
 import argparse
@@ -28,6 +31,8 @@ def main():
     parser.add_argument("--slowdown-every", type=int, default=0)
     parser.add_argument("--error-every", type=int, default=0)
     parser.add_argument("--stats", required=True)
+    parser.add_argument("--drop-header", action="append", default=[],
+                        help="a request header not passed on (repeatable)")
     args = parser.parse_args()
     upstream = urllib.parse.urlsplit(args.upstream)
     lock = threading.Lock()
@@ -50,6 +55,11 @@ def main():
             ).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/xml")
+            # A reply to HEAD has no body, or the connection's next reply is garbled.
+            if self.command == "HEAD":
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -72,7 +82,8 @@ def main():
             if fault == "internal_error":
                 return self.reply_error(500, "InternalError", "Injected by the fault proxy.")
             conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            dropped = HOP_HEADERS | {h.lower() for h in args.drop_header}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
             conn.request(self.command, self.path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
@@ -80,7 +91,9 @@ def main():
             for key, value in response.getheaders():
                 if key.lower() not in HOP_HEADERS and key.lower() != "content-length":
                     self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
+            # HEAD answers with the object's length and no body: pass it through.
+            length = response.getheader("Content-Length") if self.command == "HEAD" else None
+            self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)

@@ -44,18 +44,24 @@ pub enum Command {
     /// Find events in an archive and print the original records (or a table),
     /// in event-time order.
     Query(QueryArgs),
+    /// Convert an archive written by an earlier trailpack (JSON commits) into a
+    /// Delta Lake table, in place; safe to interrupt and run again.
+    Upgrade(UpgradeArgs),
 }
 
 /// Engines `schema --ddl` writes for.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DdlEngine {
-    /// Amazon Athena, with partition projection.
+    /// Amazon Athena: a Delta Lake table (table_type DELTA).
     Athena,
-    /// Trino's Hive connector.
+    /// Trino's Delta Lake connector: register_table.
     Trino,
-    /// DuckDB: a view over read_parquet.
+    /// DuckDB: a view over delta_scan (the delta extension).
     Duckdb,
-    /// Apache Spark SQL.
+    /// DuckDB without the delta extension: a view over read_parquet of the
+    /// partition directories' parts (committed parts only, once runs complete).
+    DuckdbParquet,
+    /// Apache Spark SQL: USING DELTA.
     Spark,
 }
 
@@ -71,7 +77,8 @@ pub struct SchemaArgs {
     /// Table (or view) name.
     #[arg(long, default_value = "cloudtrail")]
     pub table: String,
-    /// Time level of the archive's partitions, when it cannot be read from LOCATION.
+    /// Time level of the archive's partitions (for duckdb-parquet), when it cannot
+    /// be read from LOCATION.
     #[arg(long, value_enum, default_value = "month")]
     pub partition: PartitionArg,
 }
@@ -173,29 +180,29 @@ pub struct S3Args {
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
     /// S3 requests in flight at once.
-    #[arg(long, default_value_t = trailpack_source::DEFAULT_S3_CONCURRENCY, value_name = "N")]
+    #[arg(long, default_value_t = trailpack_store::DEFAULT_S3_CONCURRENCY, value_name = "N")]
     pub s3_concurrency: usize,
     /// Retries of a throttled (503 SlowDown) or failed S3 request, with exponential
     /// backoff.
-    #[arg(long, default_value_t = trailpack_source::DEFAULT_S3_RETRIES, value_name = "N")]
+    #[arg(long, default_value_t = trailpack_store::DEFAULT_S3_RETRIES, value_name = "N")]
     pub s3_retries: usize,
     /// Parts of an archive larger than this many MiB are uploaded to S3 in parts.
     #[arg(
         long,
-        default_value_t = trailpack_source::DEFAULT_MULTIPART_THRESHOLD >> 20,
+        default_value_t = trailpack_store::DEFAULT_MULTIPART_THRESHOLD >> 20,
         value_name = "MIB"
     )]
     pub s3_multipart_mib: usize,
 }
 
 impl S3Args {
-    pub fn options(&self) -> trailpack_source::S3Options {
-        trailpack_source::S3Options {
+    pub fn options(&self) -> trailpack_store::S3Options {
+        trailpack_store::S3Options {
             endpoint: self.s3_endpoint.clone(),
             concurrency: self.s3_concurrency,
             retries: self.s3_retries,
             multipart_threshold: self.s3_multipart_mib << 20,
-            ..trailpack_source::S3Options::default()
+            ..trailpack_store::S3Options::default()
         }
     }
 }
@@ -313,9 +320,10 @@ pub struct ArchiveArgs {
     /// and write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Time level of partitions under account=/region=, by delivery time.
-    #[arg(long, value_enum, default_value = "month")]
-    pub partition: PartitionArg,
+    /// Time level of partitions under account=/region=, by delivery time, of a new
+    /// archive (default month); an existing archive keeps its own.
+    #[arg(long, value_enum)]
+    pub partition: Option<PartitionArg>,
     /// zstd compression level of parts, 1 to 22.
     #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
     pub zstd_level: i32,
@@ -328,20 +336,8 @@ pub struct ArchiveArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Largest uncompressed source file, in MiB: a larger one (a gzip bomb) is
-    /// quarantined once this much is inflated, so memory stays bounded.
-    #[arg(long, default_value_t = (trailpack_decode::DEFAULT_MAX_FILE_BYTES >> 20) as u32, value_name = "MIB",
-          value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub max_file_mib: u32,
-    /// Largest record, in KiB (CloudTrail's own limit is 256 KB).
-    #[arg(long, default_value_t = (trailpack_decode::DEFAULT_MAX_RECORD_BYTES >> 10) as u32, value_name = "KIB",
-          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
-    pub max_record_kib: u32,
-    /// Deepest nesting of JSON objects and arrays, counting the file's own two
-    /// levels (at most 256, which bounds the stack).
-    #[arg(long, default_value_t = trailpack_decode::DEFAULT_MAX_DEPTH as u32, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(3..=256))]
-    pub max_depth: u32,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Archive only shard K of N (K from 0 to N-1), split by partition, so that N
     /// processes write into one archive side by side (array jobs).
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
@@ -360,6 +356,58 @@ pub struct ArchiveArgs {
     /// key to hex signature. A `signatures.json` inside a source tree is read too.
     #[arg(long, value_name = "FILE")]
     pub signatures: Vec<PathBuf>,
+}
+
+/// The decode limits; stored with each part, so that compaction and upgrade
+/// decode the files again under the limits they were accepted under.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest uncompressed source file, in MiB: a larger one (a gzip bomb) is
+    /// quarantined once this much is inflated, so memory stays bounded.
+    #[arg(long, default_value_t = (trailpack_decode::DEFAULT_MAX_FILE_BYTES >> 20) as u32, value_name = "MIB",
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_file_mib: u32,
+    /// Largest record, in KiB (CloudTrail's own limit is 256 KB).
+    #[arg(long, default_value_t = (trailpack_decode::DEFAULT_MAX_RECORD_BYTES >> 10) as u32, value_name = "KIB",
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub max_record_kib: u32,
+    /// Deepest nesting of JSON objects and arrays, counting the file's own two
+    /// levels (at most 256, which bounds the stack).
+    #[arg(long, default_value_t = trailpack_decode::DEFAULT_MAX_DEPTH as u32, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(3..=256))]
+    pub max_depth: u32,
+}
+
+impl LimitArgs {
+    pub fn options(&self) -> trailpack_decode::DecodeOptions {
+        trailpack_decode::DecodeOptions {
+            max_file_bytes: (self.max_file_mib as usize) << 20,
+            max_record_bytes: (self.max_record_kib as usize) << 10,
+            max_depth: self.max_depth as usize,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The archive: a directory or an s3://bucket/prefix URL.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// Limits for decoding the old archive's files again (the first format did not
+    /// record the limits it archived under).
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// zstd compression level of the new parts, 1 to 22.
+    #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
+    pub zstd_level: i32,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress (the summary is still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -401,7 +449,7 @@ pub struct VerifyArgs {
     pub archive: String,
     #[command(flatten)]
     pub s3: S3Args,
-    /// Also rebuild every archived file and compare its SHA-256 with the manifest.
+    /// Also rebuild every archived file and compare its SHA-256 with the file index.
     #[arg(long)]
     pub deep: bool,
     /// Also validate the archived digest chains and every log file they list from

@@ -134,8 +134,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
         .zip(fetch_map(
             &logs,
             |file, fetched| {
-                uncompressed(file, fetched.bytes)
-                    .map(|bytes| trailpack_archive::hex(&sha256(&bytes)))
+                uncompressed(file, fetched.bytes).map(|bytes| trailpack_parts::hex(&sha256(&bytes)))
             },
             |_| None,
         ))
@@ -186,12 +185,12 @@ fn print_validation(report: &ValidationReport) -> std::io::Result<()> {
 pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     let root = crate::open_archive(&args.archive, &args.s3)?;
-    let options = trailpack_archive::VerifyOptions {
+    let options = trailpack_query::VerifyOptions {
         deep: args.deep,
         digests: args.digests,
         public_keys: load_keys(&args.public_keys)?,
     };
-    let report = trailpack_archive::verify(&root, &options)?;
+    let report = trailpack_query::verify(&root, &options)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
@@ -201,8 +200,8 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
 }
 
 fn print_verify(
-    archive: &trailpack_archive::ArchiveRoot,
-    report: &trailpack_archive::VerifyReport,
+    archive: &trailpack_store::ArchiveRoot,
+    report: &trailpack_query::VerifyReport,
 ) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for problem in &report.problems {

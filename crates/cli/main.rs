@@ -4,6 +4,7 @@
 //! Exit status: 0 when all is clean, 1 when some input was quarantined (or a check
 //! found a problem), 2 on usage or fatal errors.
 
+mod archive;
 mod args;
 mod integrity;
 mod progress;
@@ -13,16 +14,18 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
-use trailpack_archive::{ArchiveRoot, FileFilter, Progress, RunReport, Stats, WriteOptions};
+use trailpack_archive::WriteOptions;
+use trailpack_query::{FileFilter, Stats};
+use trailpack_schema::ddl::{Engine, ddl};
+use trailpack_store::ArchiveRoot;
+use trailpack_table::Table;
 
 use crate::args::{
-    ArchiveArgs, Cli, Command, CompactArgs, DdlEngine, PartitionArg, RestoreArgs, S3Args,
-    SchemaArgs, StatsArgs,
+    Cli, Command, CompactArgs, DdlEngine, PartitionArg, RestoreArgs, S3Args, SchemaArgs, StatsArgs,
+    UpgradeArgs,
 };
 use crate::progress::CliProgress;
-use trailpack_schema::ddl::{Engine, ddl};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -50,7 +53,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Archive(args) => archive(args),
+        Command::Archive(args) => archive::archive(args),
         Command::Restore(args) => restore(args),
         Command::Stats(args) => stats(args),
         Command::Schema(args) => schema(args),
@@ -58,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate(args) => integrity::validate(args),
         Command::Verify(args) => integrity::verify(args),
         Command::Compact(args) => compact(args),
+        Command::Upgrade(args) => upgrade(args),
     }
 }
 
@@ -67,7 +71,7 @@ fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global()
-            .context("cannot start the thread pool")?;
+            .map_err(|e| anyhow::anyhow!("cannot start the thread pool: {e}"))?;
     }
     Ok(())
 }
@@ -75,11 +79,15 @@ fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
 fn compact(args: CompactArgs) -> anyhow::Result<u8> {
     set_threads(args.threads)?;
     let root = open_archive(&args.archive, &args.s3)?;
-    let mut options = WriteOptions::try_new(Default::default(), args.zstd_level)?;
+    let mut options = WriteOptions::try_new(None, args.zstd_level)?;
     options.part_bytes = args.part_mib << 20;
     let progress = CliProgress::new(args.quiet);
     let report = trailpack_archive::compact(&root, &options, args.dry_run, &progress)?;
     progress.finish();
+    for skipped in &report.skipped {
+        eprintln!("trailpack: {skipped}");
+    }
+    let status = u8::from(!report.skipped.is_empty());
     let verb = if args.dry_run {
         "would merge"
     } else {
@@ -100,199 +108,33 @@ fn compact(args: CompactArgs) -> anyhow::Result<u8> {
         report.parts_before - report.parts_retired + report.parts_written,
         report.seconds
     );
-    Ok(0)
+    Ok(status)
 }
 
-fn archive(args: ArchiveArgs) -> anyhow::Result<u8> {
+fn upgrade(args: UpgradeArgs) -> anyhow::Result<u8> {
     set_threads(args.threads)?;
-    let mut options = WriteOptions::try_new(args.partition.into(), args.zstd_level)?;
-    options.row_group_rows = args.row_group_rows;
-    options.part_bytes = args.part_mib << 20;
-    options.decode = trailpack_decode::DecodeOptions {
-        max_file_bytes: (args.max_file_mib as usize) << 20,
-        max_record_bytes: (args.max_record_kib as usize) << 10,
-        max_depth: args.max_depth as usize,
-    };
-    if let Some((index, count)) = args.shard {
-        options.shard = Some(trailpack_archive::Shard::try_new(index, count)?);
-    }
-    let cutoff = args.older_than.map(trailpack_source::UtcTime::before_now);
-    let filter = trailpack_source::Filter {
-        accounts: args.account.clone(),
-        regions: args.region.clone(),
-        from: args.from,
-        until: match (args.until, cutoff) {
-            (Some(until), Some(cutoff)) => Some(until.min(cutoff)),
-            (until, cutoff) => until.or(cutoff),
-        },
-    };
-    let s3_options = args.s3.options();
-    let root = ArchiveRoot::open(&args.to, &s3_options)?;
-    let listing_started = std::time::Instant::now();
-    // Local sources are listed first: their signature sidecars must be known before
-    // digests are stored. S3 sources are listed while the archive runs.
-    let mut local = trailpack_source::Listing::default();
-    let mut remote = Vec::new();
-    for source in &args.sources {
-        let mut batches = trailpack_source::list_source_batches(source, &s3_options)?;
-        if source.starts_with("s3://") && !args.dry_run {
-            remote.push(batches);
-            continue;
-        }
-        batches.try_for_each(|batch| -> anyhow::Result<()> {
-            let batch = batch?;
-            local.files.extend(batch.files);
-            local.skipped.extend(batch.skipped);
-            local.signatures.extend(batch.signatures);
-            Ok(())
-        })?;
-    }
-    local.files.retain(|f| filter.matches(&f.name));
-    for skip in &local.skipped {
-        eprintln!("trailpack: {}: skipped: {}", skip.location, skip.reason);
-    }
-    if args.dry_run {
-        return dry_run(&args, &root, local.files, &options);
-    }
-    let inputs = trailpack_archive::IntegrityInputs {
-        signatures: integrity::load_signatures(&local.signatures, &args.signatures)?,
-        public_keys: integrity::load_keys(&args.public_keys)?
-            .iter()
-            .map(trailpack_archive::manifest::StoredPublicKey::from)
-            .collect(),
-    };
+    let root = ArchiveRoot::open(&args.archive, &args.s3.options())?;
+    let mut options = WriteOptions::try_new(None, args.zstd_level)?;
+    options.decode = args.limits.options();
     let progress = CliProgress::new(args.quiet);
-    let listed = std::sync::Mutex::new(Listed {
-        sources: if args.delete_sources {
-            local.files.clone()
-        } else {
-            Vec::new()
-        },
-        skipped: local.skipped,
-        seconds: listing_started.elapsed().as_secs_f64(),
-    });
-    let remote_batches = remote.into_iter().flatten().map(|batch| {
-        let mut batch = batch?;
-        batch.files.retain(|f| filter.matches(&f.name));
-        let mut listed = listed.lock().expect("listing bookkeeping");
-        for skip in &batch.skipped {
-            progress.warn(&format!("{}: skipped: {}", skip.location, skip.reason));
-        }
-        listed.skipped.extend(batch.skipped);
-        if args.delete_sources {
-            listed.sources.extend(batch.files.iter().cloned());
-        }
-        listed.seconds = listing_started.elapsed().as_secs_f64();
-        Ok(batch.files)
-    });
-    let batches = Box::new(std::iter::once(Ok(local.files)).chain(remote_batches));
-    let mut report =
-        trailpack_archive::archive_batches(&root, batches, &options, &inputs, &progress)?;
+    let report = trailpack_archive::upgrade(&root, &options, &progress)?;
     progress.finish();
-    let Listed {
-        sources,
-        skipped,
-        seconds,
-    } = listed.into_inner().expect("listing bookkeeping");
-    report.stages.list = seconds;
-    report.files_skipped = skipped.len() as u64;
-    report.skipped = skipped
-        .iter()
-        .map(|s| trailpack_archive::QuarantinedFile {
-            key: s.location.to_string(),
-            reason: s.reason.clone(),
-        })
-        .collect();
-    let delete_started = std::time::Instant::now();
-    let deleted = if args.delete_sources {
-        Some(trailpack_archive::delete_sources(
-            &root, &sources, &options, &progress,
-        )?)
-    } else {
-        None
-    };
-    report.stages.verify_delete = delete_started.elapsed().as_secs_f64();
-    if let Some(path) = &args.report {
-        let mut json = serde_json::to_value(&report)?;
-        if let Some(deleted) = &deleted {
-            json["deletion"] = serde_json::to_value(deleted)?;
-        }
-        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
-            .with_context(|| format!("{}: cannot write the report", path.display()))?;
+    if report.commits_removed == 0 {
+        println!("{root}: already a Delta table; nothing to upgrade");
+        return Ok(0);
     }
-    if !args.quiet {
-        print_run(&report)?;
-        if let Some(deleted) = &deleted {
-            println!(
-                "  deleted {} source files ({}) after verifying them; kept {}",
-                deleted.deleted,
-                mb(deleted.bytes_deleted),
-                deleted.kept.len()
-            );
-        }
-    }
-    let deletion_problems = deleted.as_ref().is_some_and(|d| d.problems > 0);
-    Ok(u8::from(
-        report.files_quarantined > 0
-            || report.files_unreadable > 0
-            || report.files_too_large > 0
-            || deletion_problems,
-    ))
-}
-
-/// What the listing of an `archive` run found, kept while the run goes on.
-struct Listed {
-    /// The listed files that `--delete-sources` may delete (empty without it).
-    sources: Vec<trailpack_source::SourceFile>,
-    /// Objects that are not CloudTrail files.
-    skipped: Vec<trailpack_source::Skipped>,
-    /// Seconds from the start of the listing to its last batch.
-    seconds: f64,
-}
-
-/// `archive --dry-run`: what would be read, by partition, and what
-/// `--delete-sources` would delete now.
-fn dry_run(
-    args: &ArchiveArgs,
-    root: &ArchiveRoot,
-    files: Vec<trailpack_source::SourceFile>,
-    options: &WriteOptions,
-) -> anyhow::Result<u8> {
-    let deletable = if args.delete_sources {
-        Some(trailpack_archive::verified_sources(root, &files, options)?.0)
-    } else {
-        None
-    };
-    let plan = trailpack_archive::plan(root, files, options)?;
-    let mut out = std::io::stdout().lock();
-    for (partition, files) in &plan.partitions {
-        writeln!(
-            out,
-            "{}: {} files, {}",
-            partition.dir(),
-            files.len(),
-            mb(files.iter().map(|f| f.size).sum())
-        )?;
-    }
-    writeln!(
-        out,
-        "plan: archive {} files ({}) in {} partitions and {} new digest files; {} already archived; {} in other shards",
-        plan.files() - plan.digests.len(),
-        mb(plan.bytes()),
-        plan.partitions.len(),
-        plan.digests.len(),
-        plan.report.files_already_archived,
-        plan.report.files_in_other_shards
-    )?;
-    if let Some(deletable) = deletable {
-        writeln!(
-            out,
-            "plan: delete {} source files ({}) already archived and verified; files archived by this run are deleted after they verify",
-            deletable.len(),
-            mb(deletable.iter().map(|f| f.size).sum())
-        )?;
-    }
-    writeln!(out, "dry run: nothing written")?;
+    println!(
+        "upgraded {root} in {:.1} s: {} parts rewritten ({} converted before), {} files ({} records), {} entries without a part, {} public keys, {} stray parts and {} old commit files removed",
+        report.seconds,
+        report.parts_converted,
+        report.parts_already_converted,
+        report.files,
+        report.records,
+        report.entries_without_part,
+        report.public_keys,
+        report.orphans_removed,
+        report.commits_removed
+    );
     Ok(0)
 }
 
@@ -300,74 +142,14 @@ fn dry_run(
 /// message unless it holds a trailpack archive.
 fn open_archive(location: &str, s3: &S3Args) -> anyhow::Result<ArchiveRoot> {
     let root = ArchiveRoot::open(location, &s3.options())?;
-    if !root.has_dir(trailpack_archive::manifest::COMMITS_DIR)? {
-        anyhow::bail!("{root}: not a trailpack archive (no commits)");
+    if !Table::exists(&root)? {
+        anyhow::bail!("{root}: not a trailpack archive (no _delta_log)");
     }
     Ok(root)
 }
 
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
-}
-
-fn print_run(report: &RunReport) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let seconds = report.seconds.max(1e-9);
-    writeln!(
-        out,
-        "archived {} files ({} records, {} raw, {} stored) into {} parts ({}) in {:.1} s",
-        report.files_archived,
-        report.records_out,
-        mb(report.raw_bytes_in),
-        mb(report.bytes_in),
-        report.parts_written,
-        mb(report.bytes_out),
-        report.seconds
-    )?;
-    if report.records_in > 0 {
-        writeln!(
-            out,
-            "  {:.0} records/s, {:.1} MB/s uncompressed; archive bytes / stored bytes = {:.3}",
-            report.records_in as f64 / seconds,
-            report.raw_bytes_in as f64 / 1e6 / seconds,
-            report.bytes_out as f64 / report.bytes_in.max(1) as f64
-        )?;
-    }
-    writeln!(
-        out,
-        "  {} already archived, {} digest files found ({} stored), {} other files skipped",
-        report.files_already_archived,
-        report.digest_files,
-        report.digests_archived,
-        report.files_skipped
-    )?;
-    writeln!(
-        out,
-        "  {} files quarantined, {} unreadable, {} too large to read; {} records in {} files stored whole (fallback)",
-        report.files_quarantined,
-        report.files_unreadable,
-        report.files_too_large,
-        report.fallback_records,
-        report.fallback_files
-    )?;
-    writeln!(
-        out,
-        "  {} duplicate records (same eventID and recipientAccountId as an earlier record of this run; all kept)",
-        report.duplicate_records
-    )?;
-    let stages = &report.stages;
-    writeln!(
-        out,
-        "  seconds: list {:.2}, read wait {:.2}, decode {:.2}, normalise {:.2}, encode {:.2}, commit {:.2}, digests {:.2}",
-        stages.list,
-        stages.read_wait,
-        stages.decode,
-        stages.normalise,
-        stages.encode,
-        stages.commit,
-        stages.digests
-    )?;
-    Ok(())
 }
 
 fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
@@ -381,8 +163,8 @@ fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
         },
         key_prefixes: args.key,
     };
-    let root = ArchiveRoot::open(&args.archive, &args.s3.options())?;
-    let report = trailpack_archive::restore(&root, &filter, &args.to, args.gzip)?;
+    let root = open_archive(&args.archive, &args.s3)?;
+    let report = trailpack_query::restore(&root, &filter, &args.to, args.gzip)?;
     writeln!(
         out,
         "restored {} files ({} records, {}) under {}",
@@ -397,7 +179,7 @@ fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
 fn stats(args: StatsArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     let root = open_archive(&args.archive, &args.s3)?;
-    let stats = trailpack_archive::stats(&root)?;
+    let stats = trailpack_query::stats(&root)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
     } else {
@@ -452,13 +234,22 @@ fn print_stats(archive: &ArchiveRoot, stats: &Stats) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "archive bytes:  {} in {} parts, {} commits; {:.3} of stored, {:.3} of raw",
+        "archive bytes:  {} in {} parts, table version {}; {:.3} of stored, {:.3} of raw",
         mb(stats.archive_bytes),
         stats.parts,
-        stats.commits,
+        stats.version,
         ratio(stats.archive_bytes, stats.source_bytes),
         ratio(stats.archive_bytes, stats.source_raw_bytes)
     )?;
+    writeln!(
+        out,
+        "bookkeeping:    {} index, {} Delta log, {} other: {:.1} bytes per archived file",
+        mb(stats.index_bytes),
+        mb(stats.log_bytes),
+        mb(stats.other_bookkeeping_bytes),
+        stats.bookkeeping_bytes_per_file()
+    )?;
+    writeln!(out, "digests:        {} files kept", stats.digest_files)?;
     let versions: Vec<String> = stats
         .event_versions
         .iter()
@@ -491,34 +282,21 @@ fn schema(args: SchemaArgs) -> anyhow::Result<u8> {
         DdlEngine::Athena => Engine::Athena,
         DdlEngine::Trino => Engine::Trino,
         DdlEngine::Duckdb => Engine::DuckDb,
+        DdlEngine::DuckdbParquet => Engine::DuckDbParquet,
         DdlEngine::Spark => Engine::Spark,
     };
-    let local = Path::new(&args.location);
-    let levels = if local
-        .join(trailpack_archive::manifest::COMMITS_DIR)
-        .is_dir()
-    {
-        let manifest = trailpack_archive::manifest::Manifest::load(&ArchiveRoot::from(local))?;
-        let part = manifest.parts.first().with_context(|| {
-            format!(
-                "{}: the archive has no parts to read its partitions from",
-                local.display()
-            )
-        })?;
-        part.path
-            .split('/')
-            .skip(2)
-            .filter_map(|level| level.split_once('=').map(|(name, _)| name.to_string()))
-            .collect::<Vec<_>>()
+    // A local archive says how it is partitioned; otherwise --partition does.
+    let local = ArchiveRoot::from(Path::new(&args.location));
+    let partitioning = if !args.location.starts_with("s3://") && Table::exists(&local)? {
+        Table::open(&local)?.snapshot().partitioning
     } else {
-        let levels: &[&str] = match args.partition {
-            PartitionArg::Year => &["year"],
-            PartitionArg::Month => &["year", "month"],
-            PartitionArg::Day => &["year", "month", "day"],
-        };
-        levels.iter().map(|l| l.to_string()).collect()
+        match args.partition {
+            PartitionArg::Year => trailpack_table::Partitioning::Year,
+            PartitionArg::Month => trailpack_table::Partitioning::Month,
+            PartitionArg::Day => trailpack_table::Partitioning::Day,
+        }
     };
-    let levels: Vec<&str> = levels.iter().map(String::as_str).collect();
+    let levels: Vec<&str> = partitioning.columns()[2..].to_vec();
     write!(
         std::io::stdout().lock(),
         "{}",

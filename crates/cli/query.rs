@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use serde_json::Value;
-use trailpack_archive::{Explain, QueryFilter, QueryMatch};
 use trailpack_decode::time::parse_event_time;
+use trailpack_query::{Explain, QueryFilter, QueryMatch};
 use trailpack_source::UtcTime;
 
 use crate::args::{QueryArgs, QueryFormat};
@@ -42,7 +42,7 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
     }
     if args.count {
         // Counting needs the filter columns only, not the records.
-        let (count, explain) = trailpack_archive::count(&root, &filter)?;
+        let (count, explain) = trailpack_query::count(&root, &filter)?;
         if args.explain {
             print_explain(&explain);
         }
@@ -51,7 +51,7 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
         out.flush()?;
         return Ok(0);
     }
-    let (matches, explain) = trailpack_archive::query(&root, &filter, args.limit)?;
+    let (matches, explain) = trailpack_query::query(&root, &filter, args.limit)?;
     if args.explain {
         print_explain(&explain);
     }
@@ -62,12 +62,12 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
 /// order; records without an eventID are all kept.
 fn print_deduplicated(
     args: &QueryArgs,
-    root: &trailpack_archive::ArchiveRoot,
+    root: &trailpack_store::ArchiveRoot,
     filter: &QueryFilter,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     // The limit applies after duplicates are hidden.
-    let (matches, explain) = trailpack_archive::query(root, filter, None)?;
+    let (matches, explain) = trailpack_query::query(root, filter, None)?;
     if args.explain {
         print_explain(&explain);
     }
@@ -206,7 +206,7 @@ fn csv_quote(cell: &str) -> String {
 
 fn print_explain(explain: &Explain) {
     eprintln!(
-        "parts:      {} in the archive, {} pruned by partition, {} by manifest time range",
+        "parts:      {} in the archive, {} pruned by partition, {} by their event-time range",
         explain.parts, explain.parts_pruned_by_partition, explain.parts_pruned_by_time
     );
     eprintln!(

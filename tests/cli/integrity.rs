@@ -204,15 +204,13 @@ fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
         copy
     };
     let first_part = |root: &Path| -> (String, PathBuf) {
-        let manifest = commits(root);
-        let part = manifest
-            .iter()
-            .flat_map(|c| c["parts"].as_array().unwrap().iter())
-            .max_by_key(|p| p["rows"].as_u64().unwrap())
-            .unwrap()["path"]
-            .as_str()
+        let snapshot = super::snapshot(root);
+        let part = snapshot
+            .part_infos()
+            .max_by_key(|p| p.rows)
             .unwrap()
-            .to_string();
+            .path
+            .clone();
         (part.clone(), root.join(part))
     };
 
@@ -239,7 +237,7 @@ fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
     let stdout = text(&output.stdout);
     assert!(
         stdout.contains(&format!(
-            "PROBLEM: part {name}: missing (named by the manifest)"
+            "PROBLEM: part {name}: missing (named by the table)"
         )),
         "{stdout}"
     );
@@ -248,7 +246,7 @@ fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
         "{stdout}"
     );
 
-    // A manifest entry edited: a file's recorded SHA-256.
+    // An index entry edited: a file's recorded SHA-256.
     let copy = damaged("edited");
     let key = edit_first_file_hash(&copy);
     let output = trailpack(&["verify", path_str(&copy), "--deep"]);
@@ -287,23 +285,26 @@ fn signed_trail_validates_raw_and_from_the_archive_and_tampering_is_caught() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("no digest files"));
 
-    // A parts summary that disagrees with its commit.
-    let copy = damaged("summary");
-    let summary = std::fs::read_dir(copy.join("_trailpack/commits"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.to_string_lossy().ends_with(".parts.json")
-                && std::fs::read_to_string(p).unwrap().contains("crc32")
-        })
+    // An index segment damaged: verify names it and checks the rest.
+    let copy = damaged("segment");
+    let segment = files_under(&copy.join("_trailpack/index"))
+        .into_iter()
+        .next()
         .unwrap();
-    let edited = std::fs::read_to_string(&summary)
-        .unwrap()
-        .replacen("\"rows\":", "\"rows\":1", 1);
-    std::fs::write(&summary, edited).unwrap();
+    let bytes = std::fs::read(&segment).unwrap();
+    std::fs::write(&segment, &bytes[..bytes.len() / 2]).unwrap();
     let output = trailpack(&["verify", path_str(&copy)]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stdout).contains("does not match its commit's parts"));
+    let stdout = text(&output.stdout);
+    let relative = segment
+        .strip_prefix(&copy)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        stdout.contains(&format!("PROBLEM: index {relative}: ")),
+        "{stdout}"
+    );
 
     // Two records swapped between files, with the part's checksum made to match.
     let copy = damaged("swapped");
@@ -344,64 +345,45 @@ fn find_log(root: &Path) -> PathBuf {
     found.swap_remove(found.len() / 2)
 }
 
-/// Every commit file's JSON, with its path.
-fn commit_paths(root: &Path) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("_trailpack/commits"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.ends_with(".json") && !name.ends_with(".parts.json")
-        })
-        .collect();
-    paths.sort();
-    paths
-}
-
-fn commits(root: &Path) -> Vec<Value> {
-    commit_paths(root)
-        .iter()
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-        .collect()
-}
-
-/// Change the SHA-256 of the first archived file in the manifest; return its key.
+/// Change the SHA-256 of the first archived file in the index; return its key.
 fn edit_first_file_hash(root: &Path) -> String {
-    for path in commit_paths(root) {
-        let mut commit: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let files = commit["files"].as_array_mut().unwrap();
-        if let Some(file) = files.iter_mut().find(|f| f["status"] == "archived") {
-            file["sha256"] = "0".repeat(64).into();
-            let key = file["key"].as_str().unwrap().to_string();
-            std::fs::write(&path, serde_json::to_vec_pretty(&commit).unwrap()).unwrap();
+    use trailpack_table::index::{decode_segment, encode_segment};
+    for path in files_under(&root.join("_trailpack/index")) {
+        let bytes = bytes::Bytes::from(std::fs::read(&path).unwrap());
+        let mut entries = decode_segment(bytes, "segment").unwrap();
+        if let Some(entry) = entries
+            .iter_mut()
+            .find(|e| e.status == trailpack_table::EntryStatus::Archived)
+        {
+            entry.sha256 = Some([0; 32]);
+            let key = entry.key.clone();
+            std::fs::write(&path, encode_segment(&mut entries).unwrap()).unwrap();
             return key;
         }
     }
     panic!("no archived file");
 }
 
-/// Rewrite the largest part with the `_source_key`/`_record_index` of two rows from
-/// different files swapped, then forge its size and CRC-32 in the manifest. Returns
-/// the two files' keys.
+/// Rewrite a part with the `_source_key`/`_record_index` of two rows from different
+/// files swapped, then forge its size and CRC-32 in the Delta commit that adds it.
+/// Returns the two files' keys.
 fn swap_two_records(root: &Path) -> (String, String) {
     use arrow_array::cast::AsArray;
-    use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
+    use arrow_array::{Array, ArrayRef, Int32Array, RecordBatch, StringArray};
     use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::sync::Arc;
 
-    let commits_on_disk = commit_paths(root);
-    let (commit_path, part_path) = commits_on_disk
-        .iter()
-        .find_map(|p| {
-            let commit: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
-            let part = commit["parts"]
-                .as_array()?
-                .iter()
-                .find(|part| part["rows"].as_u64().unwrap() > 10)?;
-            Some((p.clone(), part["path"].as_str().unwrap().to_string()))
-        })
-        .expect("a part with several files");
+    let part_path = super::snapshot(root)
+        .part_infos()
+        .find(|p| p.rows > 10 && p.files > 1)
+        .expect("a part with several files")
+        .path
+        .clone();
+    let commit_path = files_under(&root.join("_delta_log"))
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&part_path)))
+        .unwrap();
     let file = std::fs::File::open(root.join(&part_path)).unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let metadata = reader
@@ -419,20 +401,20 @@ fn swap_two_records(root: &Path) -> (String, String) {
     let indexes = batch
         .column_by_name("_record_index")
         .unwrap()
-        .as_primitive::<arrow_array::types::UInt32Type>()
+        .as_primitive::<arrow_array::types::Int32Type>()
         .clone();
     let first = 0;
     let other = (1..keys.len())
         .find(|&i| keys.value(i) != keys.value(first))
         .unwrap();
     let mut new_keys: Vec<String> = (0..keys.len()).map(|i| keys.value(i).to_string()).collect();
-    let mut new_indexes: Vec<u32> = (0..indexes.len()).map(|i| indexes.value(i)).collect();
+    let mut new_indexes: Vec<i32> = (0..indexes.len()).map(|i| indexes.value(i)).collect();
     new_keys.swap(first, other);
     new_indexes.swap(first, other);
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     let schema = batch.schema();
     columns[schema.index_of("_source_key").unwrap()] = Arc::new(StringArray::from(new_keys));
-    columns[schema.index_of("_record_index").unwrap()] = Arc::new(UInt32Array::from(new_indexes));
+    columns[schema.index_of("_record_index").unwrap()] = Arc::new(Int32Array::from(new_indexes));
     let swapped = RecordBatch::try_new(schema.clone(), columns).unwrap();
     let mut out = Vec::new();
     let properties = parquet::file::properties::WriterProperties::builder()
@@ -443,20 +425,21 @@ fn swap_two_records(root: &Path) -> (String, String) {
     writer.close().unwrap();
     std::fs::write(root.join(&part_path), &out).unwrap();
 
-    let mut commit: Value = serde_json::from_slice(&std::fs::read(&commit_path).unwrap()).unwrap();
-    for part in commit["parts"].as_array_mut().unwrap() {
-        if part["path"] == part_path.as_str() {
-            part["bytes"] = (out.len() as u64).into();
-            part["crc32"] = crc32fast::hash(&out).into();
-            part["row_groups"] = 1.into();
-        }
-    }
-    std::fs::write(&commit_path, serde_json::to_vec_pretty(&commit).unwrap()).unwrap();
-    // A thorough forger updates the commit's parts summary too.
-    let summary = commit_path.with_extension("parts.json");
-    let forged =
-        serde_json::json!({"format": "trailpack.parts", "version": 1, "parts": commit["parts"]});
-    std::fs::write(summary, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let forged: Vec<String> = std::fs::read_to_string(&commit_path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut action: Value = serde_json::from_str(line).unwrap();
+            if action["add"]["path"] == part_path.as_str() {
+                let add = &mut action["add"];
+                add["size"] = (out.len() as u64).into();
+                add["tags"]["trailpack.crc32"] = crc32fast::hash(&out).to_string().into();
+                add["tags"]["trailpack.rowGroups"] = "1".into();
+            }
+            action.to_string()
+        })
+        .collect();
+    std::fs::write(&commit_path, forged.join("\n") + "\n").unwrap();
     (keys.value(first).to_string(), keys.value(other).to_string())
 }
 

@@ -92,14 +92,15 @@ fn a_damaged_part_keeps_its_sources() {
         &report_path,
     );
     assert_eq!(code, Some(0));
-    let manifest = trailpack_archive::manifest::Manifest::load(&(&archive).into()).unwrap();
-    let damaged = &manifest.parts[0];
+    let snapshot = super::snapshot(&archive);
+    let damaged = snapshot.part_infos().next().unwrap();
     let mut bytes = std::fs::read(archive.join(&damaged.path)).unwrap();
     bytes[100] ^= 0x55;
     std::fs::write(archive.join(&damaged.path), bytes).unwrap();
-    let in_damaged: Vec<&str> = manifest
-        .current_files()
-        .filter(|f| f.part.as_deref() == Some(damaged.path.as_str()))
+    let index = super::index(&archive);
+    let in_damaged: Vec<&str> = index
+        .values()
+        .filter(|f| f.part.as_ref().is_some_and(|p| damaged.holds.contains(p)))
         .map(|f| f.key.as_str())
         .collect();
     assert!(!in_damaged.is_empty());
@@ -290,9 +291,9 @@ fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
     let query_all = || text(&trailpack(&["query", path_str(&archive), "--format", "jsonl"]).stdout);
     let before_query = query_all();
     let before_parts = part_files(&archive);
-    let manifest = trailpack_archive::manifest::Manifest::load(&(&archive).into()).unwrap();
-    assert_eq!(before_parts.len(), manifest.parts.len());
-    let commits_before = manifest.commits;
+    let before = super::snapshot(&archive);
+    assert_eq!(before_parts.len(), before.parts.len());
+    let index_before = super::index(&archive);
 
     let dry = trailpack(&["compact", path_str(&archive), "--dry-run"]);
     assert!(dry.status.success(), "{}", text(&dry.stderr));
@@ -309,25 +310,25 @@ fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
 
     let output = trailpack(&["compact", path_str(&archive), "-q"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let after = trailpack_archive::manifest::Manifest::load(&(&archive).into()).unwrap();
-    let partitions: std::collections::BTreeSet<&str> = after
-        .parts
-        .iter()
-        .map(|p| p.path.rsplit_once('/').unwrap().0)
-        .collect();
+    let after = super::snapshot(&archive);
+    let partitions: std::collections::BTreeSet<_> =
+        after.part_infos().map(|p| p.partition.clone()).collect();
     // Every partition is down to one part, and only live parts are on disk.
     assert_eq!(after.parts.len(), partitions.len());
     assert!(after.parts.len() < before_parts.len());
-    let mut live: Vec<PathBuf> = after.parts.iter().map(|p| archive.join(&p.path)).collect();
+    let mut live: Vec<PathBuf> = after.parts.keys().map(|p| archive.join(p)).collect();
     live.sort();
     assert_eq!(part_files(&archive), live);
-    // One commit per merged bin (here one per partition).
-    assert_eq!(after.commits - commits_before, partitions.len());
+    // One commit per merged bin (here one per partition), and the file index is
+    // not rewritten: the merged parts say which parts' files they hold.
+    assert_eq!(after.version - before.version, partitions.len() as i64);
+    assert_eq!(super::index(&archive), index_before);
+    assert!(after.part_infos().all(|p| p.holds.len() > 1));
     assert_eq!(query_all(), before_query);
     assert_eq!(restored(&archive, false), source_files(&trail));
     let verify = trailpack(&["verify", path_str(&archive), "--deep"]);
     assert!(verify.status.success(), "{}", text(&verify.stdout));
-    assert!(!text(&verify.stdout).contains("not in any commit"));
+    assert!(!text(&verify.stdout).contains("not in the table"));
 
     // Nothing left to merge: a second compaction changes nothing.
     let again = trailpack(&["compact", path_str(&archive), "-q"]);
@@ -336,12 +337,7 @@ fn compaction_merges_small_parts_in_one_commit_and_loses_nothing() {
         "{}",
         text(&again.stdout)
     );
-    assert_eq!(
-        trailpack_archive::manifest::Manifest::load(&(&archive).into())
-            .unwrap()
-            .commits,
-        after.commits
-    );
+    assert_eq!(super::snapshot(&archive).version, after.version);
 }
 
 #[test]
@@ -374,20 +370,85 @@ fn retired_parts_left_by_a_crash_are_never_read_and_compactions_exclude_each_oth
 
     let output = trailpack(&["compact", path_str(&archive), "-q"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    // The crash: the commit landed, the retired parts were never deleted.
+    // Retired parts put back an hour old, as no crash with intents leaves them:
+    // readers of the table never read them, verify names them, and the next run
+    // over their partition removes them.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let mut put_back = Vec::new();
     for part in part_files(&saved) {
         let relative = part.strip_prefix(&saved).unwrap();
         if !archive.join(relative).exists() {
             std::fs::copy(&part, archive.join(relative)).unwrap();
+            let file = std::fs::File::options()
+                .write(true)
+                .open(archive.join(relative))
+                .unwrap();
+            file.set_modified(hour_ago).unwrap();
+            put_back.push(archive.join(relative));
         }
     }
+    assert!(!put_back.is_empty());
     assert_eq!(query_all(), before, "retired parts are not read again");
     let verify = trailpack(&["verify", path_str(&archive), "--deep"]);
     assert!(verify.status.success(), "{}", text(&verify.stdout));
     assert!(
-        text(&verify.stdout).contains("not in any commit"),
+        text(&verify.stdout).contains("not in the table"),
         "{}",
         text(&verify.stdout)
     );
     assert_eq!(restored(&archive, false), source_files(&trail));
+    // A new file in every partition: the run over them removes what they hold
+    // that the table does not.
+    let extra = dir.path().join("extra");
+    generate(&extra, 60, 26);
+    let output = trailpack(&[
+        "archive",
+        path_str(&extra),
+        "--to",
+        path_str(&archive),
+        "-q",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let live: std::collections::BTreeSet<PathBuf> = super::snapshot(&archive)
+        .parts
+        .keys()
+        .map(|p| archive.join(p))
+        .collect();
+    assert!(put_back.iter().all(|p| !p.exists() || live.contains(p)));
+}
+
+#[test]
+fn compaction_leaves_parts_whose_rows_the_index_does_not_account_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 60, 27);
+    let archive = dir.path().join("archive");
+    nightly_runs(&trail, &archive, &[Some("2021-01-02T00:00Z"), None]);
+    // One partition's first index segment is lost: its part's rows are no file's.
+    let segment = files_under(&archive.join("_trailpack/index"))
+        .into_iter()
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            super::snapshot(&archive)
+                .part_infos()
+                .any(|part| part.name() == format!("part-{name}"))
+        })
+        .unwrap();
+    std::fs::remove_file(&segment).unwrap();
+    let before = super::snapshot(&archive).parts.len();
+    let output = trailpack(&["compact", path_str(&archive), "-q"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("not merged: the index does not account for every row of them"),
+        "{stderr}"
+    );
+    let after = super::snapshot(&archive).parts.len();
+    assert!(after < before, "the other partitions were merged");
+    let verify = trailpack(&["verify", path_str(&archive)]);
+    assert!(
+        text(&verify.stdout).contains("the index accounts for 0"),
+        "{}",
+        text(&verify.stdout)
+    );
 }

@@ -111,6 +111,14 @@ fn oversized_inputs_are_bounded_by_documented_limits() {
         format!("{{\"Records\":[{}]}}", vec![RECORD; 1_000_000].join(",")).into_bytes();
     assert!(back.values().next().unwrap() == &expected);
 
+    // A rerun under lower limits skips what the archive holds already, whatever
+    // limit it was archived under.
+    let output = run(&["--max-file-mib", "16"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let rerun = report(&report_path);
+    assert_eq!(rerun["files_already_archived"], 4);
+    assert_eq!(rerun["files_too_large"], 0);
+
     // Lower limits catch it too; a plain file stored larger than the limit is not
     // even read.
     let fresh = dir.path().join("fresh");
@@ -167,4 +175,51 @@ fn oversized_inputs_are_bounded_by_documented_limits() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("--max-depth"));
+}
+
+#[test]
+fn files_archived_under_raised_limits_compact_under_the_same_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let day = trail.join(format!("AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2021/01/01"));
+    std::fs::create_dir_all(&day).unwrap();
+    // Two files with a 2 MiB record each: over the default 1 MiB record limit.
+    for hour in ["01", "02"] {
+        let big = format!(
+            r#"{{"Records":[{{"eventVersion":"1.08","eventSource":"s3.amazonaws.com","eventName":"PutObject","eventTime":"2021-01-01T{hour}:00:00Z","requestParameters":{{"blob":"{}"}}}}]}}"#,
+            "B".repeat(2 << 20)
+        );
+        let name = format!("{ACCOUNT}_CloudTrail_{REGION}_20210101T{hour}00Z_{hour:0>16}.json");
+        std::fs::write(day.join(name), big).unwrap();
+    }
+    let archive = dir.path().join("archive");
+    // Two runs, so that the partition has two small parts to merge.
+    for until in ["2021-01-01T02:00Z", "2021-01-02"] {
+        let output = trailpack(&[
+            "archive",
+            path_str(&trail),
+            "--to",
+            path_str(&archive),
+            "--until",
+            until,
+            "--max-record-kib",
+            "4096",
+            "-q",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+    assert_eq!(crate::snapshot(&archive).parts.len(), 2);
+    // compact has no limit options: it decodes under the limits each part records.
+    let output = trailpack(&["compact", path_str(&archive), "-q"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).starts_with("merged 2 small parts"),
+        "{}",
+        text(&output.stdout)
+    );
+    let snapshot = crate::snapshot(&archive);
+    assert_eq!(snapshot.parts.len(), 1);
+    let part = snapshot.part_infos().next().unwrap();
+    assert_eq!(part.limits.max_record_bytes, 4096 << 10);
+    assert_eq!(restored(&archive, false), crate::source_files(&trail));
 }

@@ -14,6 +14,7 @@ mod limits;
 mod query;
 mod s3;
 mod scale;
+mod upgrade;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -106,6 +107,25 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
     }
     files.sort();
     files
+}
+
+/// The latest snapshot of the archive's table.
+fn snapshot(archive: &Path) -> trailpack_table::Snapshot {
+    let root = trailpack_store::ArchiveRoot::from(archive);
+    trailpack_table::Table::open(&root)
+        .unwrap()
+        .snapshot()
+        .clone()
+}
+
+/// Every entry of the archive's file index, by key.
+fn index(archive: &Path) -> BTreeMap<String, trailpack_table::IndexEntry> {
+    let root = trailpack_store::ArchiveRoot::from(archive);
+    let mut entries = BTreeMap::new();
+    for partition in trailpack_table::index::indexed_partitions(&root).unwrap() {
+        entries.extend(trailpack_table::index::load_partition(&root, &partition).unwrap());
+    }
+    entries
 }
 
 /// Restore `archive` into a new directory and return key -> bytes (keys as `.json`).

@@ -7,7 +7,7 @@ use serde_json::Value;
 use trailpack_decode::time::parse_event_time;
 use trailpack_decode::{DecodeOptions, decode_bytes};
 
-use super::{files_under, generate, path_str, source_files, text, trailpack};
+use super::{generate, path_str, source_files, text, trailpack};
 
 /// One source record: its exact text, parsed value, and where it came from.
 struct Source {
@@ -296,9 +296,10 @@ fn a_bloom_filter_false_positive_still_returns_nothing() {
     ]);
     assert_eq!(output.status.code(), Some(0));
     // Find an access key that no record has but some row group's bloom filter admits.
-    let parts: Vec<_> = files_under(&archive)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+    let parts: Vec<_> = super::snapshot(&archive)
+        .parts
+        .keys()
+        .map(|p| archive.join(p))
         .collect();
     let mut blooms = Vec::new();
     for part in &parts {
@@ -339,7 +340,8 @@ fn a_bloom_filter_false_positive_still_returns_nothing() {
 fn malformed_filters_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    std::fs::create_dir_all(archive.join("_trailpack/commits")).unwrap();
+    trailpack_table::Table::open_or_create(&trailpack_store::ArchiveRoot::from(&archive), None)
+        .unwrap();
     for (args, message) in [
         (
             vec!["--access-key", "akia-lowercase"],

@@ -344,11 +344,10 @@ fn digest_signatures_come_from_object_metadata() {
         "-q",
     ]);
     run_ok(&["verify", path_str(&archive), "--digests"]);
-    let manifest = trailpack_archive::manifest::Manifest::load(&(&archive).into()).unwrap();
-    let signed: Vec<_> = manifest
-        .digests
-        .iter()
-        .filter(|d| d.signature.is_some())
+    let index = super::index(&archive);
+    let signed: Vec<_> = index
+        .values()
+        .filter(|d| d.status == trailpack_table::EntryStatus::Digest && d.signature.is_some())
         .collect();
     assert!(!signed.is_empty());
     assert!(
@@ -506,22 +505,25 @@ fn an_archive_on_s3_matches_one_on_disk() {
     }
     let verify = run_ok(&["verify", url, "--s3-endpoint", &endpoint, "--deep"]);
     assert!(text(&verify.stdout).contains("s3://archives/cloudtrail/archive"));
-    // Only finished objects under the prefix: the parts the manifest names, the
-    // manifest, digests and the quarantined file's bytes. Nothing temporary.
+    // Only finished objects under the prefix: the parts the table names, the Delta
+    // log, the index, digests and the quarantined file's bytes. Nothing temporary,
+    // staged or pending.
     let objects = keys("archives");
     assert!(
-        objects
-            .iter()
-            .all(|k| k.starts_with("cloudtrail/archive/") && !k.contains(".tmp")),
+        objects.iter().all(|k| k.starts_with("cloudtrail/archive/")
+            && !k.contains(".tmp")
+            && !k.contains("/_trailpack/staging/")
+            && !k.contains("/_trailpack/pending/")),
         "{objects:?}"
     );
-    let parts = objects.iter().filter(|k| k.ends_with(".parquet")).count();
+    let is_part = |k: &&String| k.rsplit('/').next().unwrap().starts_with("part-");
+    let parts = objects.iter().filter(is_part).count();
     assert_eq!(parts as u64, run["parts_written"].as_u64().unwrap());
     assert!(objects.contains(&format!(
         "cloudtrail/archive/_trailpack/quarantine/{bad_key}"
     )));
 
-    // A rerun reads the manifest from S3 and reads no file again, the quarantined
+    // A rerun reads the index from S3 and reads no file again, the quarantined
     // one included.
     assert_eq!(archive_to(url).status.code(), Some(0));
     let rerun = report(&report_path);
@@ -532,15 +534,15 @@ fn an_archive_on_s3_matches_one_on_disk() {
         Some(run["files_archived"].as_u64().unwrap() + 1)
     );
 
-    // A part object that no commit names is reported, not read.
+    // A part object that the table does not hold is reported, not read.
     let stray = "cloudtrail/archive/account=111122223333/region=us-east-1/year=2021/month=01/part-stray.parquet";
     put_object("archives", stray, b"PAR1 not really PAR1");
     let verify = run_ok(&["verify", url, "--s3-endpoint", &endpoint]);
-    assert!(text(&verify.stdout).contains("part-stray.parquet: not in any commit"));
+    assert!(text(&verify.stdout).contains("part-stray.parquet: not in the table"));
     assert_eq!(query_s3(url), query_all(&local));
 
     // A damaged part fails verification with its name, exit 1.
-    let part = objects.iter().find(|k| k.ends_with(".parquet")).unwrap();
+    let part = objects.iter().find(is_part).unwrap();
     put_object("archives", part, b"PAR1 damaged PAR1");
     let output = trailpack_s3(&["verify", url, "--s3-endpoint", &endpoint]);
     assert_eq!(output.status.code(), Some(1));
@@ -575,10 +577,8 @@ fn compaction_on_s3_retires_parts_under_a_lock() {
         ]);
     }
     let before_query = query_s3(url);
-    let before_parts: Vec<String> = keys("compacted")
-        .into_iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .collect();
+    let is_part = |k: &String| k.rsplit('/').next().unwrap().starts_with("part-");
+    let before_parts: Vec<String> = keys("compacted").into_iter().filter(is_part).collect();
 
     // A lock object left by another compaction stops this one, naming the object.
     put_object("compacted", "_trailpack/compact.lock", b"{}");
@@ -598,10 +598,7 @@ fn compaction_on_s3_retires_parts_under_a_lock() {
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
 
     run_ok(&["compact", url, "--s3-endpoint", &endpoint, "-q"]);
-    let after_parts: Vec<String> = keys("compacted")
-        .into_iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .collect();
+    let after_parts: Vec<String> = keys("compacted").into_iter().filter(is_part).collect();
     assert!(after_parts.len() < before_parts.len(), "{after_parts:?}");
     // The retired objects are gone, and so is the lock.
     assert!(after_parts.iter().all(|p| !before_parts.contains(p)));
@@ -719,4 +716,82 @@ fn large_parts_go_up_in_parts_and_queries_read_byte_ranges() {
         &endpoint(),
         "--deep",
     ]);
+}
+
+#[test]
+fn a_store_that_ignores_conditional_writes_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 20, 41);
+    create_bucket("unconditional");
+    let proxy = start(
+        "s3_fault_proxy.py",
+        &[
+            "--upstream",
+            &endpoint(),
+            "--drop-header",
+            "If-None-Match",
+            "--stats",
+            path_str(&dir.path().join("stats.json")),
+        ],
+    );
+    let output = trailpack_s3(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        "s3://unconditional/archive",
+        "--s3-endpoint",
+        &format!("http://127.0.0.1:{}", proxy.port),
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr
+            .contains("s3://unconditional/archive: this store does not honour conditional writes"),
+        "{stderr}"
+    );
+    assert!(keys("unconditional").is_empty(), "nothing written");
+}
+
+#[test]
+fn shards_commit_side_by_side_on_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 300, 42);
+    create_bucket("shards");
+    let url = "s3://shards/archive";
+    let endpoint = endpoint();
+    // Four processes at once: every commit is a conditional PUT of the next
+    // version, and the losers of each race try the version after.
+    let children: Vec<std::process::Child> = (0..4)
+        .map(|k| {
+            with_credentials(&mut Command::new(env!("CARGO_BIN_EXE_trailpack")))
+                .args(["archive", path_str(&trail), "--to", url])
+                .args([
+                    "--s3-endpoint",
+                    &endpoint,
+                    "--shard",
+                    &format!("{k}/4"),
+                    "-q",
+                ])
+                .args(["--part-mib", "1"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let commits: Vec<String> = keys("shards")
+        .into_iter()
+        .filter(|k| k.starts_with("archive/_delta_log/") && k.ends_with(".json"))
+        .collect();
+    // Versions 0..N without a gap: each commit landed once.
+    for (version, key) in commits.iter().enumerate() {
+        assert_eq!(key, &format!("archive/_delta_log/{version:020}.json"));
+    }
+    assert!(commits.len() > 4, "{commits:?}");
+    assert_eq!(restored_s3(url), source_files(&trail));
+    run_ok(&["verify", url, "--s3-endpoint", &endpoint, "--deep"]);
 }

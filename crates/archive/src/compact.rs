@@ -5,26 +5,28 @@
 //! of records are grouped (oldest events first) into bins of at most
 //! `part_bytes`. Each bin's files are rebuilt from their parts and checked
 //! against their SHA-256, written as one new part through the same proven write
-//! path as `archive`, and committed in one commit that also retires the old
-//! parts: readers see the old parts or the new one, never both or neither. The
-//! retired files are deleted after the commit; a crash before that leaves them
-//! as orphans that the next run removes.
+//! path as `archive`, and committed in one Delta commit that removes the old
+//! parts (`dataChange: false`): readers see the old parts or the new one, never
+//! both or neither. The file index is not rewritten: the new part's `holds` tag
+//! names the parts whose files it now holds. The old files are deleted as the
+//! commit's intent completes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use serde::Serialize;
 use trailpack_decode::{DecodeOptions, Encoding, decode_file};
+use trailpack_parts::rebuild_files;
 use trailpack_source::{Location, SourceFile, parse_file_name};
+use trailpack_store::{ArchiveRoot, unique_name};
+use trailpack_table::delta::Remove;
+use trailpack_table::index::load_partition;
+use trailpack_table::intent::recover;
+use trailpack_table::{EntryStatus, IndexEntry, META_DIR, PartInfo, PartitionKey, Table, now_ms};
 
-use crate::manifest::{
-    FileEntry, FileStatus, META_DIR, Manifest, PartEntry, RETIRING_COMMIT_VERSION,
-};
-use crate::read::{assemble_checked, records_from};
-use crate::store::unique_name;
-use crate::verify::read_checked_part;
-use crate::write::{PartitionKey, Pending, WriteOptions, Writer};
-use crate::{ArchiveError, ArchiveRoot, Progress, RunReport};
+use crate::part::Pending;
+use crate::writer::Writer;
+use crate::{ArchiveError, Progress, RunReport, WriteOptions};
 
 /// The lock file that keeps two compactions of one archive apart.
 pub const COMPACT_LOCK: &str = "_trailpack/compact.lock";
@@ -46,18 +48,18 @@ enum CompactLock<'r> {
 
 impl<'r> CompactLock<'r> {
     fn take(root: &'r ArchiveRoot) -> Result<CompactLock<'r>, ArchiveError> {
-        let held = |detail: &str| {
-            ArchiveError::Options(format!(
-                "{}: another compaction of this archive is running{detail}",
-                root.locate(COMPACT_LOCK).display()
-            ))
+        let held = |detail| ArchiveError::Locked {
+            lock: root.locate(COMPACT_LOCK).display().to_string(),
+            detail,
         };
         match root.local() {
             Some(dir) => {
                 let meta = dir.join(META_DIR);
-                std::fs::create_dir_all(&meta).map_err(|e| ArchiveError::io(&meta, e))?;
+                std::fs::create_dir_all(&meta)
+                    .map_err(|e| trailpack_store::StoreError::io(&meta, e))?;
                 let path = dir.join(COMPACT_LOCK);
-                let lock = std::fs::File::create(&path).map_err(|e| ArchiveError::io(&path, e))?;
+                let lock = std::fs::File::create(&path)
+                    .map_err(|e| trailpack_store::StoreError::io(&path, e))?;
                 lock.try_lock().map_err(|_| held(""))?;
                 Ok(CompactLock::Local { _held: lock })
             }
@@ -110,14 +112,17 @@ pub struct CompactReport {
     pub files_moved: u64,
     /// Rows moved to new parts.
     pub rows_moved: u64,
+    /// Bins left alone because the index does not account for every row of their
+    /// parts (one line each).
+    pub skipped: Vec<String>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
 
 /// One bin: small parts of one partition to merge into one part.
-struct Bin<'m> {
+struct Bin {
     partition: PartitionKey,
-    parts: Vec<&'m PartEntry>,
+    parts: Vec<PartInfo>,
 }
 
 /// Compact the archive at `root`; with `dry_run`, only plan.
@@ -129,21 +134,13 @@ pub fn compact(
 ) -> Result<CompactReport, ArchiveError> {
     let started = Instant::now();
     let _lock = CompactLock::take(root)?;
-    let manifest = Manifest::load(root)?;
-    let mut files_by_part: HashMap<&str, Vec<&FileEntry>> = HashMap::new();
-    for entry in manifest.current_files() {
-        if let (FileStatus::Archived, Some(part)) = (entry.status, &entry.part) {
-            files_by_part.entry(part).or_default().push(entry);
-        }
+    let mut table = Table::open(root)?;
+    if !dry_run {
+        recover(&mut table)?;
     }
-    let record_bytes = |part: &PartEntry| -> u64 {
-        files_by_part
-            .get(part.path.as_str())
-            .map_or(0, |files| files.iter().filter_map(|f| f.raw_size).sum())
-    };
-    let bins = plan_bins(&manifest, options, record_bytes)?;
+    let bins = plan_bins(table.snapshot().part_infos(), options);
     let mut report = CompactReport {
-        parts_before: manifest.parts.len() as u64,
+        parts_before: table.snapshot().parts.len() as u64,
         ..CompactReport::default()
     };
     for bin in &bins {
@@ -156,83 +153,114 @@ pub fn compact(
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
-    progress.start(
-        report.parts_retired,
-        bins.iter().flat_map(|b| &b.parts).map(|p| p.bytes).sum(),
-    );
+    progress.start(report.parts_retired, report.bytes_retired);
+    let partitioning = table.snapshot().partitioning;
+    let adds: BTreeMap<String, _> = table
+        .snapshot()
+        .parts
+        .iter()
+        .map(|(path, (add, _))| (path.clone(), add.clone()))
+        .collect();
     let mut run = RunReport::default();
-    let mut writer = Writer::try_new(root, &manifest, options, &mut run, progress)?;
+    let mut writer = Writer::try_new(root, Some(table), partitioning, options, &mut run, progress)?;
     for bin in bins {
-        writer.remove_orphans(&bin.partition)?;
-        let mut pending = Vec::new();
-        for part in &bin.parts {
-            let members = files_by_part.remove(part.path.as_str()).unwrap_or_default();
-            pending.extend(rebuild_part(root, part, &members, &options.decode)?);
-            progress.advance(1, part.bytes, part.rows);
-        }
-        let (new_part, entries) = writer.build_part(&bin.partition, &pending)?;
-        report.bytes_written += new_part.bytes;
-        report.files_moved += entries.len() as u64;
-        let retired: Vec<String> = bin.parts.iter().map(|p| p.path.clone()).collect();
-        let commit = crate::manifest::Commit {
-            version: RETIRING_COMMIT_VERSION,
-            parts: vec![new_part],
-            files: entries,
-            retired_parts: retired.clone(),
-            ..writer.new_commit()
-        };
-        writer.write_commit(commit)?;
-        for path in retired {
-            if let Err(e) = root.delete(&path) {
-                progress.warn(&format!(
-                    "retired, but cannot delete it (the next run removes it): {e}"
+        match merge_bin(&mut writer, &bin, &adds)? {
+            Some((bytes, files)) => {
+                report.bytes_written += bytes;
+                report.files_moved += files;
+            }
+            None => {
+                report.parts_retired -= bin.parts.len() as u64;
+                report.parts_written -= 1;
+                report.rows_moved -= bin.parts.iter().map(|p| p.rows).sum::<u64>();
+                report.skipped.push(format!(
+                    "{}: {} parts not merged: the index does not account for every row of them",
+                    bin.partition.dir(),
+                    bin.parts.len()
                 ));
             }
         }
+        progress.advance(
+            bin.parts.len() as u64,
+            bin.parts.iter().map(|p| p.bytes).sum(),
+            0,
+        );
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// Group each partition's small parts into bins worth merging.
-fn plan_bins<'m>(
-    manifest: &'m Manifest,
-    options: &WriteOptions,
-    record_bytes: impl Fn(&PartEntry) -> u64,
-) -> Result<Vec<Bin<'m>>, ArchiveError> {
-    let limit = options.part_bytes as u64;
-    let mut small: BTreeMap<&str, Vec<&PartEntry>> = BTreeMap::new();
-    for part in &manifest.parts {
-        if record_bytes(part) < limit / 2 {
-            let dir = part.path.rsplit_once('/').map_or("", |(dir, _)| dir);
-            small.entry(dir).or_default().push(part);
+/// Merge one bin into one part and commit it; `None` (nothing done) when the
+/// index does not account for every row of the bin's parts, which merging would
+/// lose. Returns the new part's bytes and the files moved.
+fn merge_bin(
+    writer: &mut Writer<'_>,
+    bin: &Bin,
+    adds: &BTreeMap<String, trailpack_table::delta::Add>,
+) -> Result<Option<(u64, u64)>, ArchiveError> {
+    let root = writer.root;
+    let index = load_partition(root, &bin.partition)?;
+    let mut pending = Vec::new();
+    let mut limits = DecodeOptions::default();
+    for part in &bin.parts {
+        let holds: HashSet<&str> = part.holds.iter().map(String::as_str).collect();
+        let members: Vec<&IndexEntry> = index
+            .values()
+            .filter(|e| e.status == EntryStatus::Archived)
+            .filter(|e| e.part.as_deref().is_some_and(|p| holds.contains(p)))
+            .collect();
+        if members.iter().map(|e| e.records).sum::<u64>() != part.rows {
+            return Ok(None);
         }
+        limits.max_file_bytes = limits.max_file_bytes.max(part.limits.max_file_bytes);
+        limits.max_record_bytes = limits.max_record_bytes.max(part.limits.max_record_bytes);
+        limits.max_depth = limits.max_depth.max(part.limits.max_depth);
+        pending.extend(rebuild_part(root, part, &members, &part.limits)?);
+    }
+    let mut built = writer.build_part(&bin.partition, &pending)?;
+    built.info.holds = bin.parts.iter().flat_map(|p| p.holds.clone()).collect();
+    built.info.limits = limits;
+    let moved = (built.info.bytes, pending.len() as u64);
+    let now = now_ms();
+    let removes: Vec<Remove> = bin
+        .parts
+        .iter()
+        .filter_map(|p| adds.get(&p.path))
+        .map(|add| Remove::of(add, now, false))
+        .collect();
+    let retire = bin.parts.iter().map(|p| p.path.clone()).collect();
+    writer.commit_part(built, None, removes, retire, "OPTIMIZE")?;
+    Ok(Some(moved))
+}
+
+/// Group each partition's small parts into bins worth merging. Parts trailpack
+/// did not write (no CRC-32 in their tags) are left alone: the index does not map
+/// their files.
+fn plan_bins<'p>(parts: impl Iterator<Item = &'p PartInfo>, options: &WriteOptions) -> Vec<Bin> {
+    let limit = options.part_bytes as u64;
+    let mut small: BTreeMap<PartitionKey, Vec<&PartInfo>> = BTreeMap::new();
+    for part in parts.filter(|p| p.crc32.is_some() && p.raw_bytes < limit / 2) {
+        small.entry(part.partition.clone()).or_default().push(part);
     }
     let mut bins = Vec::new();
-    for (dir, mut parts) in small {
-        if parts.len() < 2 {
-            continue;
-        }
-        let partition = PartitionKey::from_dir(dir)
-            .ok_or_else(|| ArchiveError::Options(format!("{dir}: not a partition directory")))?;
-        parts.sort_by_key(|p| (p.min_event_time_us, p.path.clone()));
-        let mut bin: Vec<&PartEntry> = Vec::new();
+    for (partition, mut parts) in small {
+        parts.sort_by_key(|p| (p.event_time_range, p.path.clone()));
+        let mut bin: Vec<PartInfo> = Vec::new();
         let mut bin_bytes = 0;
         for part in parts {
-            let bytes = record_bytes(part);
-            if !bin.is_empty() && bin_bytes + bytes > limit {
+            if !bin.is_empty() && bin_bytes + part.raw_bytes > limit {
                 push_bin(&mut bins, &partition, std::mem::take(&mut bin));
                 bin_bytes = 0;
             }
-            bin_bytes += bytes;
-            bin.push(part);
+            bin_bytes += part.raw_bytes;
+            bin.push(part.clone());
         }
         push_bin(&mut bins, &partition, bin);
     }
-    Ok(bins)
+    bins
 }
 
-fn push_bin<'m>(bins: &mut Vec<Bin<'m>>, partition: &PartitionKey, parts: Vec<&'m PartEntry>) {
+fn push_bin(bins: &mut Vec<Bin>, partition: &PartitionKey, parts: Vec<PartInfo>) {
     // A bin of one part would only rewrite it.
     if parts.len() >= 2 {
         bins.push(Bin {
@@ -242,35 +270,31 @@ fn push_bin<'m>(bins: &mut Vec<Bin<'m>>, partition: &PartitionKey, parts: Vec<&'
     }
 }
 
-/// Rebuild every file of one part, checked against its SHA-256, ready to write again.
-fn rebuild_part(
+/// Rebuild every file of one part, checked against its SHA-256, and decode it
+/// again under `limits` (those it was first accepted under), ready to write again.
+pub(crate) fn rebuild_part(
     root: &ArchiveRoot,
-    part: &PartEntry,
-    members: &[&FileEntry],
+    part: &PartInfo,
+    members: &[&IndexEntry],
     limits: &DecodeOptions,
 ) -> Result<Vec<Pending>, ArchiveError> {
-    let path = root.locate(&part.path);
-    let bytes = read_checked_part(root, part).map_err(|reason| ArchiveError::Integrity {
-        key: part.path.clone(),
-        reason,
-    })?;
-    let mut records = records_from(bytes, &path, members.iter().map(|f| f.key.as_str()))?;
+    let location = Location::Local(root.locate(&part.path));
     let mut pending = Vec::with_capacity(members.len());
-    for entry in members {
-        let mut rows = records.remove(entry.key.as_str()).unwrap_or_default();
-        let original = assemble_checked(entry, &mut rows)?;
+    for (entry, rebuilt) in rebuild_files(root, part, members) {
         let integrity = |reason: String| ArchiveError::Integrity {
             key: entry.key.clone(),
             reason,
         };
-        let file_name = entry.key.rsplit('/').next().unwrap_or(&entry.key);
-        let name = parse_file_name(file_name)
+        let original = rebuilt.map_err(integrity)?;
+        let name = entry
+            .name()
+            .or_else(|| parse_file_name(&entry.key))
             .ok_or_else(|| integrity("the key is not a CloudTrail file name".into()))?;
         let decoded = decode_file(&original, Encoding::Plain, limits)
             .map_err(|e| integrity(format!("does not decode again: {e}")))?;
         pending.push(Pending {
             source: SourceFile {
-                location: Location::Local(path.clone()),
+                location: location.clone(),
                 key: entry.key.clone(),
                 size: entry.size,
                 name,

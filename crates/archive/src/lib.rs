@@ -1,26 +1,22 @@
-//! The Parquet archive: parts, partitions, the manifest and its commit protocol, and
-//! the read paths that restore original files and summarise the archive.
+//! The write path of an archive: source files in, committed parts out.
 //!
-//! An archive lives in an [`ArchiveRoot`], a local directory or an S3 prefix. It
-//! holds Hive-partitioned Parquet parts (`account=/region=/year=/month=/part-*.parquet`)
-//! plus `_trailpack/`, which holds the append-only manifest ([`manifest`]) and the
-//! original bytes of quarantined files. [`archive`] decodes source files in
-//! parallel, sorts each partition's records by event time, proves every row group
-//! rebuilds to the original bytes, stores the part durably (a temporary file,
-//! fsync and rename on disk; one upload on S3), and only then commits it. Digest
-//! files are kept whole with their signatures. [`restore`] turns parts back into
-//! the original files, checking each file's SHA-256; [`verify`] checks parts,
-//! rebuilt files and CloudTrail's digest chains; [`stats`] summarises.
+//! This crate owns what changes an archive. [`archive_batches`] takes source files
+//! as a listing finds them, plans them per partition against that partition's
+//! file index (files already there are skipped), reads and decodes them in
+//! parallel waves, sorts each partition's records by event time, proves every row
+//! group rebuilds to the original bytes, and commits each part through the table's
+//! intent protocol (`trailpack_table::intent`): staged, written down, published,
+//! committed to the Delta log, indexed. Digest files are kept whole with their
+//! signatures. [`compact`] merges small parts, [`upgrade`] converts an archive of
+//! the first format, and [`delete_sources`] deletes sources once the archive
+//! provably holds them.
 //!
-//! Main types: [`ArchiveRoot`], [`WriteOptions`], [`RunReport`], [`FileFilter`],
-//! [`manifest::Manifest`], [`ArchiveError`].
+//! Main types: [`WriteOptions`], [`RunReport`], [`Progress`], [`ArchiveError`].
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use trailpack_archive::{
-//!     ArchiveRoot, FileFilter, IntegrityInputs, NoProgress, WriteOptions, archive, restore,
-//! };
-//! use trailpack_source::S3Options;
+//! use trailpack_archive::{IntegrityInputs, NoProgress, WriteOptions, archive};
+//! use trailpack_store::{ArchiveRoot, S3Options};
 //!
 //! let listing = trailpack_source::list(Path::new("trail/AWSLogs")).unwrap();
 //! // A local directory, or `s3://bucket/prefix`.
@@ -34,61 +30,54 @@
 //! )
 //! .unwrap();
 //! println!("{} records archived", report.records_out);
-//! restore(&root, &FileFilter::default(), Path::new("restored"), false).unwrap();
 //! ```
 
 mod compact;
 mod lifecycle;
-pub mod manifest;
-mod query;
-mod read;
-mod store;
-mod verify;
-mod write;
+mod options;
+mod part;
+mod pipeline;
+mod plan;
+mod report;
+mod upgrade;
+mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use compact::{COMPACT_LOCK, CompactReport, compact};
-pub use lifecycle::{DeleteReport, delete_sources, verified_sources};
-pub use query::{Explain, QueryFilter, QueryMatch, count, query};
-pub use read::{FileFilter, RecordsByKey, RestoreReport, Stats, read_records, restore, stats};
-pub use store::{ArchiveRoot, Listed};
-pub use verify::{VerifyOptions, VerifyReport, verify};
-pub use write::{
+pub use lifecycle::{DeleteReport, KeepReason, KeptFile, delete_sources, verified_sources};
+pub use options::{
     BLOOM_FILTER_COLUMNS, DEFAULT_PART_BYTES, DEFAULT_ROW_GROUP_ROWS, DEFAULT_WAVE_BYTES,
-    DEFAULT_ZSTD_LEVEL, FileBatches, IntegrityInputs, ORPHAN_GRACE, PartitionKey, Partitioning,
-    Plan, QuarantinedFile, RunReport, Shard, WriteOptions, archive, archive_batches, plan,
+    DEFAULT_ZSTD_LEVEL, Shard, WriteOptions,
 };
+pub use pipeline::{IntegrityInputs, SourceBatch, SourceBatches, archive, archive_batches};
+pub use plan::{PartitionPlan, Plan, plan};
+pub use report::{DuplicateEvent, QuarantinedFile, RunReport, StageSeconds};
+pub use trailpack_table::{ORPHAN_GRACE, PartitionKey, Partitioning};
+pub use upgrade::{UpgradeReport, upgrade};
 
 /// Errors of archive operations. Input problems in source files are not errors:
 /// those files are quarantined and reported in [`RunReport`].
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    /// A filesystem operation failed.
-    #[error("{path}: {error}")]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The underlying error.
-        error: std::io::Error,
-    },
-    /// A commit file is unreadable or invalid.
-    #[error("{path}: invalid commit: {reason}")]
-    Manifest {
-        /// The commit file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Writing or reading a part failed.
+    /// The table (Delta log, index, intents) failed.
+    #[error(transparent)]
+    Table(#[from] trailpack_table::TableError),
+    /// Reading or writing the archive's store failed.
+    #[error(transparent)]
+    Store(#[from] trailpack_store::StoreError),
+    /// A part could not be read or rebuilt.
+    #[error(transparent)]
+    Part(#[from] trailpack_parts::PartError),
+    /// Writing a part failed.
     #[error("{path}: {error}")]
     Parquet {
         /// The part.
-        path: PathBuf,
+        path: String,
         /// The underlying error.
         error: parquet::errors::ParquetError,
     },
-    /// Normalising or rebuilding records failed.
+    /// Normalising records failed.
     #[error("{context}: {error}")]
     Schema {
         /// Where it happened.
@@ -96,10 +85,10 @@ pub enum ArchiveError {
         /// The underlying error.
         error: trailpack_schema::SchemaError,
     },
-    /// Archived content does not match what the manifest promises.
+    /// Archived content does not match what the index promises.
     #[error("{key}: {reason}")]
     Integrity {
-        /// The source key.
+        /// The source key (or part).
         key: String,
         /// What does not match.
         reason: String,
@@ -107,18 +96,28 @@ pub enum ArchiveError {
     /// Invalid options.
     #[error("{0}")]
     Options(String),
+    /// A signatures sidecar found in a source tree does not load.
+    #[error("{path}: {error}")]
+    Signatures {
+        /// The sidecar.
+        path: PathBuf,
+        /// Why.
+        error: String,
+    },
+    /// Another compaction of the archive holds its lock.
+    #[error("{lock}: another compaction of this archive is running{detail}")]
+    Locked {
+        /// The lock file or object.
+        lock: String,
+        /// What to do about it.
+        detail: &'static str,
+    },
+    /// A thread of the pipeline died.
+    #[error("the {0} thread stopped unexpectedly")]
+    Stopped(&'static str),
     /// Listing the sources failed (files of batches listed before are archived).
     #[error(transparent)]
     Listing(#[from] trailpack_source::SourceError),
-}
-
-impl ArchiveError {
-    fn io(path: &Path, source: std::io::Error) -> Self {
-        ArchiveError::Io {
-            path: path.to_path_buf(),
-            error: source,
-        }
-    }
 }
 
 /// Receives progress from long operations; the CLI draws it.
@@ -140,15 +139,4 @@ impl Progress for NoProgress {
     fn start(&self, _: u64, _: u64) {}
     fn advance(&self, _: u64, _: u64, _: u64) {}
     fn warn(&self, _: &str) {}
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

@@ -1,22 +1,83 @@
 //! Delete-after-verify: remove source files only once the archive provably holds
 //! them.
 //!
-//! A source file is deleted when its manifest entry is committed, has the source's
+//! A source file is deleted when its index entry is committed, has the source's
 //! size, and the archive rebuilds it with the SHA-256 recorded at archive time (for
 //! digest files: the stored copy has that size and SHA-256). The check runs after
-//! the commit, against the part files on disk, so a crash at any point leaves
-//! sources in place and the next run deletes them without archiving them again.
+//! the commit, partition by partition, against the parts the table holds, so a
+//! crash at any point leaves sources in place and the next run deletes them
+//! without archiving them again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+use trailpack_parts::{assemble_checked, read_checked_digest, rebuild_files};
 use trailpack_source::{FileKind, SourceFile, delete_all};
+use trailpack_store::ArchiveRoot;
+use trailpack_table::index::load_partition;
+use trailpack_table::{EntryStatus, IndexEntry, PartInfo, PartitionKey, Table};
 
-use crate::manifest::{FileEntry, FileStatus, Manifest};
-use crate::read::{assemble_checked, records_from};
-use crate::verify::{read_checked_digest, read_checked_part};
-use crate::write::{WriteOptions, in_shard};
-use crate::{ArchiveError, ArchiveRoot, Progress, QuarantinedFile};
+use crate::{ArchiveError, Progress, WriteOptions};
+
+/// Why a source file is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepReason {
+    /// The archive does not account for it.
+    NotArchived,
+    /// The archive keeps its bytes as quarantined, not as records.
+    Quarantined,
+    /// The source's size is not the size archived: it changed since.
+    SizeMismatch {
+        /// The source's size now.
+        source: u64,
+        /// The size archived.
+        archived: u64,
+    },
+    /// Its archived copy failed verification.
+    Failed(String),
+    /// It could not be deleted.
+    CannotDelete(String),
+}
+
+impl KeepReason {
+    /// Whether keeping it means something is wrong (not merely not archived).
+    pub fn is_problem(&self) -> bool {
+        matches!(self, KeepReason::Failed(_) | KeepReason::CannotDelete(_))
+    }
+}
+
+impl std::fmt::Display for KeepReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeepReason::NotArchived => write!(f, "not archived"),
+            KeepReason::Quarantined => write!(f, "quarantined"),
+            KeepReason::SizeMismatch { source, archived } => {
+                write!(f, "{source} bytes, the archived copy has {archived}")
+            }
+            KeepReason::Failed(why) => write!(f, "archived copy failed verification: {why}"),
+            KeepReason::CannotDelete(why) => write!(f, "cannot delete: {why}"),
+        }
+    }
+}
+
+/// A source file kept, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptFile {
+    /// Its key.
+    pub key: String,
+    /// Why.
+    pub reason: KeepReason,
+}
+
+impl Serialize for KeptFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut kept = serializer.serialize_struct("KeptFile", 2)?;
+        kept.serialize_field("key", &self.key)?;
+        kept.serialize_field("reason", &self.reason.to_string())?;
+        kept.end()
+    }
+}
 
 /// What a delete-after-verify pass did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -27,17 +88,12 @@ pub struct DeleteReport {
     pub deleted: u64,
     /// Source bytes deleted.
     pub bytes_deleted: u64,
-    /// Source files kept, with the reason (not archived, quarantined, failed
-    /// verification, could not be deleted).
-    pub kept: Vec<QuarantinedFile>,
+    /// Source files kept, with the reason.
+    pub kept: Vec<KeptFile>,
     /// Of those, files kept because something is wrong: their archived copy failed
     /// verification, or they could not be deleted.
     pub problems: u64,
 }
-
-/// Why [`verified_sources`] keeps a file that is in the archive: its copy there
-/// failed verification. Files not archived or quarantined are kept without it.
-const FAILED: &str = "archived copy failed verification: ";
 
 /// Which of `files` the archive at `root` holds verifiably, and which it does
 /// not (with why). Files of other shards are left out.
@@ -45,97 +101,113 @@ pub fn verified_sources(
     root: &ArchiveRoot,
     files: &[SourceFile],
     options: &WriteOptions,
-) -> Result<(Vec<SourceFile>, Vec<QuarantinedFile>), ArchiveError> {
-    let manifest = Manifest::load(root)?;
-    let mut verified = Vec::new();
-    let mut kept = Vec::new();
-    let keep = |kept: &mut Vec<QuarantinedFile>, file: &SourceFile, reason: String| {
-        kept.push(QuarantinedFile {
-            key: file.key.clone(),
-            reason,
-        })
-    };
-    let mut by_part: BTreeMap<&str, Vec<(&SourceFile, &FileEntry)>> = BTreeMap::new();
+) -> Result<(Vec<SourceFile>, Vec<KeptFile>), ArchiveError> {
+    if !Table::exists(root)? {
+        let kept = files
+            .iter()
+            .map(|f| kept(f, KeepReason::NotArchived))
+            .collect();
+        return Ok((Vec::new(), kept));
+    }
+    let table = Table::open(root)?;
+    let snapshot = table.snapshot();
+    let mut by_partition: BTreeMap<PartitionKey, Vec<&SourceFile>> = BTreeMap::new();
     for file in files {
-        if in_shard(file, options).is_none() {
-            continue;
-        }
-        if file.name.kind == FileKind::Digest {
-            match manifest.digest(&file.key) {
-                None => keep(&mut kept, file, "not archived".into()),
-                Some(entry) if entry.size != file.size => keep(
-                    &mut kept,
-                    file,
-                    format!("{} bytes, the archived copy has {}", file.size, entry.size),
-                ),
-                Some(entry) => match read_checked_digest(root, entry)? {
-                    Ok(_) => verified.push(file.clone()),
-                    Err(problem) => keep(&mut kept, file, format!("{FAILED}{problem}")),
-                },
-            }
-            continue;
-        }
-        match manifest.file(&file.key) {
-            None => keep(&mut kept, file, "not archived".into()),
-            Some(entry) if entry.status == FileStatus::Quarantined => {
-                keep(&mut kept, file, "quarantined".into())
-            }
-            Some(entry) if entry.size != file.size => keep(
-                &mut kept,
-                file,
-                format!("{} bytes, the archived file had {}", file.size, entry.size),
-            ),
-            Some(entry) => match &entry.part {
-                Some(part) => by_part.entry(part).or_default().push((file, entry)),
-                None => match assemble_checked(entry, &mut []) {
-                    Ok(_) => verified.push(file.clone()),
-                    Err(e) => keep(&mut kept, file, format!("{FAILED}{e}")),
-                },
-            },
+        let name = &file.name;
+        let partition = PartitionKey::new(
+            &name.account,
+            &name.region,
+            name.delivery,
+            snapshot.partitioning,
+        );
+        if options.shard.is_none_or(|shard| shard.owns(&partition)) {
+            by_partition.entry(partition).or_default().push(file);
         }
     }
-    let parts: BTreeMap<&str, _> = manifest
-        .parts
-        .iter()
-        .map(|p| (p.path.as_str(), p))
-        .collect();
-    for (part_path, members) in by_part {
-        let checked = parts
-            .get(part_path)
-            .ok_or_else(|| "not in the manifest".to_string())
-            .and_then(|part| read_checked_part(root, part));
-        let bytes = match checked {
-            Ok(bytes) => bytes,
-            Err(problem) => {
-                for (file, _) in members {
-                    keep(
-                        &mut kept,
-                        file,
-                        format!("{FAILED}part {part_path}: {problem}"),
-                    );
-                }
+    let mut verified = Vec::new();
+    let mut kept_files = Vec::new();
+    for (partition, files) in by_partition {
+        let index = load_partition(root, &partition)?;
+        let holders: HashMap<&str, &PartInfo> = snapshot
+            .part_infos()
+            .filter(|p| p.partition == partition)
+            .flat_map(|p| p.holds.iter().map(move |name| (name.as_str(), p)))
+            .collect();
+        let mut by_part: BTreeMap<&str, Vec<(&SourceFile, &IndexEntry)>> = BTreeMap::new();
+        for file in files {
+            let verdict = match index.get(&file.key) {
+                None => Err(KeepReason::NotArchived),
+                Some(entry) if entry.size != file.size => Err(KeepReason::SizeMismatch {
+                    source: file.size,
+                    archived: entry.size,
+                }),
+                Some(entry) => check_entry(root, file, entry, &holders, &mut by_part),
+            };
+            match verdict {
+                Ok(true) => verified.push(file.clone()),
+                Ok(false) => {}
+                Err(reason) => kept_files.push(kept(file, reason)),
+            }
+        }
+        for (path, members) in by_part {
+            let Some(part) = snapshot.parts.get(path).map(|(_, info)| info) else {
                 continue;
-            }
-        };
-        let path = root.locate(part_path);
-        match records_from(bytes, &path, members.iter().map(|(f, _)| f.key.as_str())) {
-            Ok(mut records) => {
-                for (file, entry) in members {
-                    let mut rows = records.remove(file.key.as_str()).unwrap_or_default();
-                    match assemble_checked(entry, &mut rows) {
-                        Ok(_) => verified.push(file.clone()),
-                        Err(e) => keep(&mut kept, file, format!("{FAILED}{e}")),
-                    }
-                }
-            }
-            Err(e) => {
-                for (file, _) in members {
-                    keep(&mut kept, file, format!("{FAILED}part {part_path}: {e}"));
+            };
+            let entries: Vec<&IndexEntry> = members.iter().map(|(_, e)| *e).collect();
+            let sources: HashMap<&str, &SourceFile> =
+                members.iter().map(|(f, e)| (e.key.as_str(), *f)).collect();
+            for (entry, rebuilt) in rebuild_files(root, part, &entries) {
+                let file = sources[entry.key.as_str()];
+                match rebuilt {
+                    Ok(_) => verified.push(file.clone()),
+                    Err(why) => kept_files.push(kept(file, KeepReason::Failed(why))),
                 }
             }
         }
     }
-    Ok((verified, kept))
+    Ok((verified, kept_files))
+}
+
+/// One source file's entry: verified at once (`Ok(true)`), left for its part's
+/// rebuild (`Ok(false)`, added to `by_part`), or kept.
+fn check_entry<'f, 'p>(
+    root: &ArchiveRoot,
+    file: &'f SourceFile,
+    entry: &'f IndexEntry,
+    holders: &HashMap<&str, &'p PartInfo>,
+    by_part: &mut BTreeMap<&'p str, Vec<(&'f SourceFile, &'f IndexEntry)>>,
+) -> Result<bool, KeepReason> {
+    match (entry.status, file.name.kind, &entry.part) {
+        (EntryStatus::Digest, FileKind::Digest, _) => match read_checked_digest(root, entry) {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(why)) => Err(KeepReason::Failed(why)),
+            Err(e) => Err(KeepReason::Failed(e.to_string())),
+        },
+        (EntryStatus::Quarantined, ..) => Err(KeepReason::Quarantined),
+        (EntryStatus::Archived, _, None) => assemble_checked(entry, &mut [])
+            .map(|_| true)
+            .map_err(KeepReason::Failed),
+        (EntryStatus::Archived, _, Some(name)) => match holders.get(name.as_str()) {
+            Some(part) => {
+                by_part
+                    .entry(part.path.as_str())
+                    .or_default()
+                    .push((file, entry));
+                Ok(false)
+            }
+            None => Err(KeepReason::Failed(format!(
+                "its part {name} is not in the table"
+            ))),
+        },
+        _ => Err(KeepReason::NotArchived),
+    }
+}
+
+fn kept(file: &SourceFile, reason: KeepReason) -> KeptFile {
+    KeptFile {
+        key: file.key.clone(),
+        reason,
+    }
 }
 
 /// Delete the source files among `files` that the archive at `root` holds
@@ -146,14 +218,14 @@ pub fn delete_sources(
     options: &WriteOptions,
     progress: &dyn Progress,
 ) -> Result<DeleteReport, ArchiveError> {
-    let (verified, kept) = verified_sources(root, files, options)?;
-    for problem in kept.iter().filter(|k| k.reason.starts_with(FAILED)) {
+    let (verified, kept_files) = verified_sources(root, files, options)?;
+    for problem in kept_files.iter().filter(|k| k.reason.is_problem()) {
         progress.warn(&format!("{}: kept: {}", problem.key, problem.reason));
     }
     let mut report = DeleteReport {
         verified: verified.len() as u64,
-        problems: kept.iter().filter(|k| k.reason.starts_with(FAILED)).count() as u64,
-        kept,
+        problems: kept_files.iter().filter(|k| k.reason.is_problem()).count() as u64,
+        kept: kept_files,
         ..DeleteReport::default()
     };
     for (file, result) in verified.iter().zip(delete_all(&verified)) {
@@ -165,10 +237,9 @@ pub fn delete_sources(
             Err(e) => {
                 progress.warn(&format!("{}: cannot delete: {e}", file.location));
                 report.problems += 1;
-                report.kept.push(QuarantinedFile {
-                    key: file.key.clone(),
-                    reason: format!("cannot delete: {e}"),
-                });
+                report
+                    .kept
+                    .push(kept(file, KeepReason::CannotDelete(e.to_string())));
             }
         }
     }

@@ -1,17 +1,21 @@
-//! The archive's promises: parts match the manifest, rows are in time order, a crash
-//! between part and commit loses and duplicates nothing, restore is exact.
+//! The archive's promises: parts match the table, rows are in time order, a crash
+//! at any step of a commit loses and duplicates nothing once a later run has
+//! finished it, and restore is exact.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::FileReader;
-use trailpack_archive::manifest::{COMMITS_DIR, Manifest, PARTS_SUFFIX, load_parts};
-use trailpack_archive::{
-    ArchiveRoot, FileFilter, IntegrityInputs, NoProgress, ORPHAN_GRACE, WriteOptions, archive,
-    restore,
-};
+use trailpack_archive::{IntegrityInputs, NoProgress, WriteOptions, archive};
+use trailpack_query::{FileFilter, restore};
+use trailpack_store::ArchiveRoot;
+use trailpack_table::delta::{Action, decode_commit};
+use trailpack_table::index::{indexed_partitions, load_partition, segment_path};
+use trailpack_table::intent::{Intent, StagedIndex, staged_index_path, staged_part_path};
+use trailpack_table::{IndexEntry, PENDING_DIR, STAGING_DIR, Table, commit_path};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -44,17 +48,55 @@ fn run(trail: &Path, archive_dir: &Path, options: &WriteOptions) -> trailpack_ar
     .unwrap()
 }
 
+fn table(archive_dir: &Path) -> Table {
+    Table::open(&ArchiveRoot::from(archive_dir)).unwrap()
+}
+
+fn index(archive_dir: &Path) -> BTreeMap<String, IndexEntry> {
+    let root = ArchiveRoot::from(archive_dir);
+    let mut entries = BTreeMap::new();
+    for partition in indexed_partitions(&root).unwrap() {
+        entries.extend(load_partition(&root, &partition).unwrap());
+    }
+    entries
+}
+
 fn total_rows(archive_dir: &Path) -> u64 {
-    Manifest::load(&ArchiveRoot::from(archive_dir))
-        .unwrap()
-        .parts
-        .iter()
+    table(archive_dir)
+        .snapshot()
+        .part_infos()
         .map(|p| p.rows)
         .sum()
 }
 
+/// Rows in the `part-*.parquet` files of the partition directories: what a glob
+/// reader sees.
+fn glob_rows(archive_dir: &Path) -> u64 {
+    let mut rows = 0;
+    let mut dirs = vec![archive_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('_') || name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path);
+            } else if name.starts_with("part-") && name.ends_with(".parquet") {
+                let reader = parquet::file::reader::SerializedFileReader::new(
+                    std::fs::File::open(&path).unwrap(),
+                )
+                .unwrap();
+                rows += reader.metadata().file_metadata().num_rows() as u64;
+            }
+        }
+    }
+    rows
+}
+
 #[test]
-fn parts_match_their_manifest_entries_and_are_time_ordered() {
+fn parts_match_their_table_entries_and_are_time_ordered() {
     let dir = tempfile::tempdir().unwrap();
     let trail = dir.path().join("trail");
     for minute in 0..6 {
@@ -81,25 +123,25 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
         "small part size splits the partition"
     );
 
-    let manifest = Manifest::load(&ArchiveRoot::from(&archive_dir)).unwrap();
-    assert_eq!(manifest.parts.len() as u64, report.parts_written);
-    for part in &manifest.parts {
+    let table = table(&archive_dir);
+    assert_eq!(table.snapshot().parts.len() as u64, report.parts_written);
+    assert_eq!(table.snapshot().version, report.parts_written as i64);
+    for part in table.snapshot().part_infos() {
         let path = archive_dir.join(&part.path);
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len() as u64, part.bytes);
-        assert_eq!(crc32fast::hash(&bytes), part.crc32);
+        assert_eq!(Some(crc32fast::hash(&bytes)), part.crc32);
         assert!(part.path.starts_with(&format!(
             "account={ACCOUNT}/region={}/year=2021/month=01/part-",
-            part.region
+            part.partition.region
         )));
-
         let reader =
             parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap())
                 .unwrap();
         let metadata = reader.metadata();
         assert_eq!(metadata.num_row_groups() as u64, part.row_groups);
-        let row_group = metadata.row_group(0);
-        let eventid = row_group
+        let eventid = metadata
+            .row_group(0)
             .columns()
             .iter()
             .find(|c| c.column_path().string() == "eventid")
@@ -108,7 +150,6 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
             eventid.bloom_filter_offset().is_some(),
             "eventid has a bloom filter"
         );
-
         let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
             .unwrap()
             .build()
@@ -125,103 +166,137 @@ fn parts_match_their_manifest_entries_and_are_time_ordered() {
             times.windows(2).all(|w| w[0] <= w[1]),
             "rows sorted by eventtime"
         );
-        assert_eq!(part.min_event_time_us, times.first().copied());
-        assert_eq!(part.max_event_time_us, times.last().copied());
+        assert_eq!(
+            part.event_time_range,
+            Some((times[0], *times.last().unwrap()))
+        );
     }
-    let empty = manifest.files.iter().find(|f| f.records == 0).unwrap();
+    let index = index(&archive_dir);
+    assert_eq!(index.len(), 8);
+    let empty = index.values().find(|f| f.records == 0).unwrap();
     assert_eq!(empty.part, None);
 
     let out = dir.path().join("restored");
-    let restored = restore(
-        &ArchiveRoot::from(&archive_dir),
-        &FileFilter::default(),
-        &out,
-        false,
-    )
-    .unwrap();
+    let root = ArchiveRoot::from(&archive_dir);
+    let restored = restore(&root, &FileFilter::default(), &out, false).unwrap();
     assert_eq!(restored.files, 8);
-    for file in &manifest.files {
-        let original = std::fs::read(trail.join(&file.key)).unwrap();
-        assert_eq!(
-            std::fs::read(out.join(&file.key)).unwrap(),
-            original,
-            "{}",
-            file.key
-        );
+    for key in index.keys() {
+        let original = std::fs::read(trail.join(key)).unwrap();
+        assert_eq!(std::fs::read(out.join(key)).unwrap(), original, "{key}");
     }
-
     // Filters select by region and by key prefix.
     let mut filter = FileFilter::default();
     filter.files.regions = vec!["eu-west-1".into()];
     let out = dir.path().join("eu");
-    assert_eq!(
-        restore(&ArchiveRoot::from(&archive_dir), &filter, &out, false)
-            .unwrap()
-            .files,
-        2
-    );
+    assert_eq!(restore(&root, &filter, &out, false).unwrap().files, 2);
+}
+
+/// The state a run leaves when it dies at `step` of committing the part that
+/// archives `key`: made by archiving the same trail into a scratch copy of the
+/// archive and moving that commit's pieces back to where the step left them.
+#[derive(Clone, Copy, Debug)]
+enum Crash {
+    /// The intent is written; the part and its index segment are staged.
+    Staged,
+    /// The part is published in its partition; no commit yet.
+    Published,
+    /// The commit landed; the index segment is still staged.
+    Committed,
+}
+
+fn crash_at(step: Crash, trail: &Path, archive_dir: &Path, scratch: &Path) {
+    copy_dir(archive_dir, scratch);
+    run(trail, scratch, &WriteOptions::default());
+    let scratch_table = table(scratch);
+    let version = scratch_table.snapshot().version;
+    let actions =
+        decode_commit(&std::fs::read(scratch.join(commit_path(version))).unwrap()).unwrap();
+    let add = actions
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Add(add) => Some(add),
+            _ => None,
+        })
+        .unwrap();
+    let info = &scratch_table.snapshot().parts[&add.path].1;
+    let id = info
+        .name()
+        .strip_prefix("part-")
+        .and_then(|n| n.strip_suffix(".parquet"))
+        .unwrap()
+        .to_string();
+    let root = ArchiveRoot::from(archive_dir);
+    let base = table(archive_dir).snapshot().version;
+    let mut intent = Intent::new(&id, base, "WRITE", add.clone());
+    intent.staged_part = Some(staged_part_path(&id));
+    intent.index = Some(StagedIndex {
+        staged: staged_index_path(&id),
+        path: segment_path(&info.partition, &id),
+    });
+    intent.write(&root).unwrap();
+    let segment = std::fs::read(scratch.join(segment_path(&info.partition, &id))).unwrap();
+    root.write(&staged_index_path(&id), &segment).unwrap();
+    let part = std::fs::read(scratch.join(&add.path)).unwrap();
+    match step {
+        Crash::Staged => root.write(&staged_part_path(&id), &part).unwrap(),
+        Crash::Published | Crash::Committed => root.write(&add.path, &part).unwrap(),
+    }
+    if let Crash::Committed = step {
+        let commit = std::fs::read(scratch.join(commit_path(version))).unwrap();
+        root.write(&commit_path(base + 1), &commit).unwrap();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }
 
 #[test]
-fn a_crash_between_part_and_commit_loses_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("trail");
-    let archive_dir = dir.path().join("archive");
-    write_log(&trail, "us-east-1", 0, &[record(1, "A"), record(2, "B")]);
-    run(&trail, &archive_dir, &WriteOptions::default());
-    write_log(&trail, "us-east-1", 1, &[record(3, "C")]);
-    run(&trail, &archive_dir, &WriteOptions::default());
-    assert_eq!(total_rows(&archive_dir), 3);
+fn a_crash_at_any_step_of_a_commit_is_finished_by_the_next_run() {
+    for step in [Crash::Staged, Crash::Published, Crash::Committed] {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = dir.path().join("trail");
+        let archive_dir = dir.path().join("archive");
+        write_log(&trail, "us-east-1", 0, &[record(1, "A"), record(2, "B")]);
+        run(&trail, &archive_dir, &WriteOptions::default());
+        write_log(&trail, "us-east-1", 1, &[record(3, "C")]);
+        crash_at(step, &trail, &archive_dir, &dir.path().join("scratch"));
+        let visible = match step {
+            Crash::Staged => 2,
+            Crash::Published | Crash::Committed => 3,
+        };
+        assert_eq!(glob_rows(&archive_dir), visible, "{step:?}");
 
-    // Undo the second commit: its part stays on disk, as after a crash just
-    // before the commit landed. A stray temporary file is there too.
-    // (Its parts summary stays, as it would: summaries land before their commit.)
-    let mut commits: Vec<_> = std::fs::read_dir(archive_dir.join(COMMITS_DIR))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.to_string_lossy().ends_with(PARTS_SUFFIX))
-        .collect();
-    commits.sort();
-    std::fs::remove_file(commits.last().unwrap()).unwrap();
-    // A query reads the parts of committed commits only.
-    assert_eq!(
-        load_parts(&ArchiveRoot::from(&archive_dir)).unwrap().len(),
-        1
-    );
-    let partition = archive_dir.join(format!(
-        "account={ACCOUNT}/region=us-east-1/year=2021/month=01"
-    ));
-    std::fs::write(partition.join(".tmp-part-crashed"), b"half a part").unwrap();
-    let parts_on_disk = || std::fs::read_dir(&partition).unwrap().count();
-    assert_eq!(parts_on_disk(), 3);
-    assert_eq!(total_rows(&archive_dir), 2);
-
-    // Within the grace period the files could belong to a concurrent writer: kept.
-    write_log(&trail, "us-east-1", 2, &[record(4, "D")]);
-    run(&trail, &archive_dir, &WriteOptions::default());
-    assert_eq!(parts_on_disk(), 4);
-    assert_eq!(total_rows(&archive_dir), 4);
-
-    // Once stale, they are removed.
-    let stale = std::time::SystemTime::now() - ORPHAN_GRACE * 2;
-    for entry in std::fs::read_dir(&partition).unwrap() {
-        let file = std::fs::File::options()
-            .write(true)
-            .open(entry.unwrap().path())
-            .unwrap();
-        file.set_modified(stale).unwrap();
+        // The next run finishes the commit before it plans: the file the crashed
+        // run was committing is in the index, so it is not archived twice.
+        write_log(&trail, "us-east-1", 2, &[record(4, "D")]);
+        let report = run(&trail, &archive_dir, &WriteOptions::default());
+        assert_eq!(report.files_archived, 1, "{step:?}");
+        assert_eq!(report.files_already_archived, 2, "{step:?}");
+        assert_eq!(total_rows(&archive_dir), 4, "{step:?}");
+        assert_eq!(glob_rows(&archive_dir), 4, "{step:?}");
+        assert_eq!(index(&archive_dir).len(), 3, "{step:?}");
+        let root = ArchiveRoot::from(&archive_dir);
+        assert!(root.list(PENDING_DIR).unwrap().is_empty(), "{step:?}");
+        assert!(root.list(STAGING_DIR).unwrap().is_empty(), "{step:?}");
+        let out = dir.path().join("restored");
+        restore(&root, &FileFilter::default(), &out, false).unwrap();
+        for key in index(&archive_dir).keys() {
+            assert_eq!(
+                std::fs::read(out.join(key)).unwrap(),
+                std::fs::read(trail.join(key)).unwrap()
+            );
+        }
     }
-
-    write_log(&trail, "us-east-1", 3, &[record(5, "E")]);
-    let report = run(&trail, &archive_dir, &WriteOptions::default());
-    assert_eq!(report.files_archived, 1);
-    assert_eq!(report.files_already_archived, 3);
-    assert_eq!(total_rows(&archive_dir), 5);
-    assert_eq!(
-        parts_on_disk(),
-        3,
-        "the orphan and the temporary file are gone"
-    );
 }
 
 #[test]
@@ -245,15 +320,29 @@ fn a_file_that_vanishes_before_it_is_read_is_reported_and_retried() {
     assert_eq!(report.files_archived, 1);
     assert_eq!(report.files_unreadable, 1);
     assert_eq!(report.files_quarantined, 0);
-    assert!(
-        Manifest::load(&ArchiveRoot::from(&archive_dir))
-            .unwrap()
-            .file(&vanishing)
-            .is_none()
-    );
+    assert!(!index(&archive_dir).contains_key(&vanishing));
 
     std::fs::write(trail.join(&vanishing), content).unwrap();
     let report = run(&trail, &archive_dir, &WriteOptions::default());
     assert_eq!(report.files_archived, 1, "the next run picks it up");
     assert_eq!(total_rows(&archive_dir), 2);
+}
+
+#[test]
+fn a_run_whose_listing_fails_at_once_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive_dir = dir.path().join("archive");
+    let failing: trailpack_archive::SourceBatches<'_> = Box::new(std::iter::once(Err(
+        trailpack_source::SourceError::Url("s3://nowhere: listing failed".into()),
+    )));
+    let err = trailpack_archive::archive_batches(
+        &ArchiveRoot::from(&archive_dir),
+        failing,
+        &WriteOptions::default(),
+        &IntegrityInputs::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("listing failed"), "{err}");
+    assert!(!archive_dir.exists());
 }

@@ -8,8 +8,12 @@ use std::sync::{Arc, OnceLock};
 
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 
-/// The version of the column layout, stored in every part's metadata.
-pub const SCHEMA_VERSION: &str = "1";
+/// The version of the column layout, stored in every part's metadata (and the
+/// table's properties). Version 2 stores `_record_index` as a signed `int32`,
+/// which every Delta reader accepts; version 1 (the first format) had `uint32`.
+pub const SCHEMA_VERSION: &str = "2";
+/// The key under which [`SCHEMA_VERSION`] is stored.
+pub const SCHEMA_VERSION_PROPERTY: &str = "trailpack.schema.version";
 
 /// How a field is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,14 +195,14 @@ pub fn schema() -> Arc<Schema> {
                 .collect();
             for name in BOOKKEEPING_COLUMNS {
                 let (data_type, nullable) = match name {
-                    RECORD_INDEX => (DataType::UInt32, false),
+                    RECORD_INDEX => (DataType::Int32, false),
                     SOURCE_KEY | LAYOUT => (DataType::Utf8, false),
                     _ => (DataType::Utf8, true),
                 };
                 fields.push(Field::new(name, data_type, nullable));
             }
             let metadata: std::collections::HashMap<_, _> = [(
-                "trailpack.schema.version".to_string(),
+                SCHEMA_VERSION_PROPERTY.to_string(),
                 SCHEMA_VERSION.to_string(),
             )]
             .into();
@@ -246,7 +250,7 @@ pub fn describe() -> Vec<(std::string::String, std::string::String, &'static str
         (RECORD_INDEX, "position in the source file"),
     ] {
         let type_name = if name == RECORD_INDEX {
-            "uint32"
+            "int32"
         } else {
             "string"
         };

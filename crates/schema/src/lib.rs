@@ -27,7 +27,7 @@ pub mod fields;
 mod normalise;
 mod rebuild;
 
-pub use fields::{SCHEMA_VERSION, schema};
+pub use fields::{SCHEMA_VERSION, SCHEMA_VERSION_PROPERTY, schema};
 pub use normalise::{BatchBuilder, DEFAULT_BATCH_ROWS};
 pub use rebuild::Rebuilder;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
+    BooleanBuilder, Int32Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
@@ -34,7 +34,7 @@ pub struct BatchBuilder {
     layout: StringBuilder,
     residual: StringBuilder,
     source_key: StringBuilder,
-    record_index: UInt32Builder,
+    record_index: Int32Builder,
     walk: WalkState,
     unknown_paths: BTreeSet<String>,
     rows: usize,
@@ -68,7 +68,7 @@ impl BatchBuilder {
             layout: StringBuilder::new(),
             residual: StringBuilder::new(),
             source_key: StringBuilder::new(),
-            record_index: UInt32Builder::new(),
+            record_index: Int32Builder::new(),
             walk: WalkState::default(),
             unknown_paths: BTreeSet::new(),
             rows: 0,
@@ -99,6 +99,10 @@ impl BatchBuilder {
         record_index: u32,
     ) -> Result<(), SchemaError> {
         as_text(record)?;
+        let record_index = i32::try_from(record_index).map_err(|_| SchemaError::Column {
+            column: crate::fields::RECORD_INDEX.to_string(),
+            reason: "a record index over 2^31 - 1",
+        })?;
         let walk = &mut self.walk;
         walk.style = Style::detect(record);
         walk.layout.clear();

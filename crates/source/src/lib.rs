@@ -27,10 +27,8 @@ use std::sync::Arc;
 
 mod s3;
 
-pub use s3::{
-    DEFAULT_MULTIPART_THRESHOLD, DEFAULT_S3_BACKOFF, DEFAULT_S3_CONCURRENCY, DEFAULT_S3_RETRIES,
-    Fetched, ListedObject, ObjectMetadata, S3Bucket, S3Options, parse_url,
-};
+pub use s3::{Fetched, ObjectMetadata};
+pub use trailpack_store::{S3Bucket, S3Options};
 
 /// What a CloudTrail file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -410,6 +408,9 @@ pub enum SourceError {
     /// A source URL is malformed.
     #[error("{0}")]
     Url(String),
+    /// The S3 bucket could not be opened.
+    #[error(transparent)]
+    Store(#[from] trailpack_store::StoreError),
 }
 
 /// The result of listing a source.
@@ -460,9 +461,10 @@ pub fn list_source(source: &str, s3_options: &S3Options) -> Result<Listing, Sour
     }
 }
 
-/// Listings of a source, in batches as they are found: one batch for a local path;
-/// one per listing request (a month prefix) for an `s3://` URL, so that
-/// the caller can start on the first months while later ones are listed.
+/// Listings of a source, in batches as they are found: one per directory of a
+/// local tree; one per listing request (a month prefix) for an `s3://` URL. The
+/// caller starts on the first batches while later ones are listed, and never holds
+/// the whole listing.
 pub type ListingBatches = Box<dyn Iterator<Item = Result<Listing, SourceError>> + Send>;
 
 /// List a source like [`list_source`], in batches as they are found.
@@ -473,70 +475,167 @@ pub fn list_source_batches(
     if source.starts_with("s3://") {
         Ok(Box::new(s3::list_batches(source, s3_options)?))
     } else {
-        Ok(Box::new(std::iter::once(list(Path::new(source)))))
+        Ok(Box::new(list_batches(Path::new(source))?))
     }
 }
 
-/// List a local source: a directory at any level of an `AWSLogs/` tree, or a file.
+/// List a local source whole: a directory at any level of an `AWSLogs/` tree, or a
+/// file. The files are sorted by key.
 pub fn list(root: &Path) -> Result<Listing, SourceError> {
-    let io_error = |path: &Path, source| SourceError::Io {
-        path: path.to_path_buf(),
-        error: source,
-    };
-    // Keys come from the canonical path, which has no `..` or `.` components, so no
-    // key can climb out of the tree; paths are shown as the user gave the root.
-    let given = root;
-    let root = &std::fs::canonicalize(root).map_err(|e| io_error(root, e))?;
-    let shown = |path: &Path| match path.strip_prefix(root) {
-        Ok(relative) if relative.as_os_str().is_empty() => given.to_path_buf(),
-        Ok(relative) => given.join(relative),
-        Err(_) => path.to_path_buf(),
-    };
     let mut listing = Listing::default();
-    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry.map_err(|e| {
-            let path = shown(e.path().unwrap_or(root));
-            let source = e
-                .into_io_error()
-                .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
-            io_error(&path, source)
-        })?;
-        if entry.file_type().is_symlink() {
-            listing.skipped.push(Skipped {
-                location: Location::Local(shown(entry.path())),
-                reason: "symbolic link (not followed)".into(),
-            });
-            continue;
-        }
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy();
-        if name == SIGNATURES_FILE {
-            listing.signatures.push(shown(path));
-            continue;
-        }
-        let Some(parsed) = parse_file_name(&name) else {
-            listing.skipped.push(Skipped {
-                location: Location::Local(shown(path)),
-                reason: "not a CloudTrail file name".into(),
-            });
-            continue;
-        };
-        let size = entry
-            .metadata()
-            .map_err(|e| io_error(path, e.into()))?
-            .len();
-        listing.files.push(SourceFile {
-            location: Location::Local(shown(path)),
-            key: key_of(root, path),
-            size,
-            name: parsed,
-        });
+    for batch in list_batches(root)? {
+        let batch = batch?;
+        listing.files.extend(batch.files);
+        listing.signatures.extend(batch.signatures);
+        listing.skipped.extend(batch.skipped);
     }
     listing.files.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(listing)
+}
+
+/// List a local source one directory at a time, in a depth-first walk that takes a
+/// directory's files (sorted by name) before its subdirectories: each batch holds
+/// the files of one directory, so a tree of a million files is never held whole,
+/// and a `signatures.json` comes before the digests below its directory.
+pub fn list_batches(
+    root: &Path,
+) -> Result<impl Iterator<Item = Result<Listing, SourceError>> + Send + use<>, SourceError> {
+    // Keys come from the canonical path, which has no `..` or `.` components, so no
+    // key can climb out of the tree; paths are shown as the user gave the root.
+    let given = root.to_path_buf();
+    let canonical = std::fs::canonicalize(root).map_err(|error| SourceError::Io {
+        path: given.clone(),
+        error,
+    })?;
+    let walk = walkdir::WalkDir::new(&canonical)
+        .sort_by(|a, b| {
+            let is_dir = |e: &walkdir::DirEntry| e.file_type().is_dir();
+            (is_dir(a), a.file_name()).cmp(&(is_dir(b), b.file_name()))
+        })
+        .into_iter()
+        .peekable();
+    Ok(LocalBatches {
+        walk,
+        root: canonical,
+        given,
+        done: false,
+    })
+}
+
+/// The batches of [`list_batches`].
+struct LocalBatches {
+    walk: std::iter::Peekable<walkdir::IntoIter>,
+    root: PathBuf,
+    given: PathBuf,
+    /// Set after an error: nothing follows it.
+    done: bool,
+}
+
+impl LocalBatches {
+    /// `path` as the user would write it: under the root they gave.
+    fn shown(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.root) {
+            Ok(relative) if relative.as_os_str().is_empty() => self.given.clone(),
+            Ok(relative) => self.given.join(relative),
+            Err(_) => path.to_path_buf(),
+        }
+    }
+
+    /// Take one walked entry into `listing`.
+    fn take_entry(
+        &self,
+        entry: &walkdir::DirEntry,
+        listing: &mut Listing,
+    ) -> Result<(), SourceError> {
+        let path = entry.path();
+        if entry.file_type().is_symlink() {
+            listing.skipped.push(Skipped {
+                location: Location::Local(self.shown(path)),
+                reason: "symbolic link (not followed)".into(),
+            });
+            return Ok(());
+        }
+        if !entry.file_type().is_file() {
+            return Ok(());
+        }
+        let name = entry.file_name().to_string_lossy();
+        if name == SIGNATURES_FILE {
+            listing.signatures.push(self.shown(path));
+            return Ok(());
+        }
+        let Some(parsed) = parse_file_name(&name) else {
+            listing.skipped.push(Skipped {
+                location: Location::Local(self.shown(path)),
+                reason: "not a CloudTrail file name".into(),
+            });
+            return Ok(());
+        };
+        let size = entry
+            .metadata()
+            .map_err(|e| SourceError::Io {
+                path: self.shown(path),
+                error: e.into(),
+            })?
+            .len();
+        listing.files.push(SourceFile {
+            location: Location::Local(self.shown(path)),
+            key: key_of(&self.root, path),
+            size,
+            name: parsed,
+        });
+        Ok(())
+    }
+}
+
+impl Iterator for LocalBatches {
+    type Item = Result<Listing, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut listing = Listing::default();
+        let mut parent: Option<PathBuf> = None;
+        while let Some(peeked) = self.walk.peek() {
+            match peeked {
+                // A batch ends where the walk enters a directory or leaves this one.
+                Ok(entry) if entry.file_type().is_dir() => {
+                    if parent.is_some() {
+                        break;
+                    }
+                    self.walk.next();
+                }
+                Ok(entry) => {
+                    let entry_parent = entry.path().parent().map(Path::to_path_buf);
+                    if parent.is_some() && parent != entry_parent {
+                        break;
+                    }
+                    parent = entry_parent;
+                    let Some(Ok(entry)) = self.walk.next() else {
+                        unreachable!("the peeked entry")
+                    };
+                    if let Err(error) = self.take_entry(&entry, &mut listing) {
+                        self.done = true;
+                        return Some(Err(error));
+                    }
+                }
+                Err(_) => {
+                    let Some(Err(error)) = self.walk.next() else {
+                        unreachable!("the peeked error")
+                    };
+                    let path = self.shown(error.path().unwrap_or(&self.root));
+                    let error = error
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+                    // A listing cut short is an error, never a smaller tree: stop.
+                    self.done = true;
+                    return Some(Err(SourceError::Io { path, error }));
+                }
+            }
+        }
+        if self.done || parent.is_none() {
+            return None;
+        }
+        listing.files.sort_by(|a, b| a.key.cmp(&b.key));
+        Some(Ok(listing))
+    }
 }
 
 /// Select files by account, region and delivery time. Empty lists select all.
@@ -712,6 +811,37 @@ mod tests {
             missing.contains("nope") && missing.contains("No such file"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn local_listings_come_one_directory_at_a_time_files_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir
+            .path()
+            .join("AWSLogs/111122223333/CloudTrail/us-east-1/2021/01");
+        let name = |day: u8, id: &str| {
+            format!("111122223333_CloudTrail_us-east-1_202101{day:02}T0305Z_{id}.json.gz")
+        };
+        for (day, id) in [(1, "A"), (1, "B"), (2, "C")] {
+            let day_dir = logs.join(format!("{day:02}"));
+            std::fs::create_dir_all(&day_dir).unwrap();
+            std::fs::write(day_dir.join(name(day, id)), b"x").unwrap();
+        }
+        std::fs::write(dir.path().join(SIGNATURES_FILE), b"{}").unwrap();
+        let batches: Vec<Listing> = list_batches(dir.path())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let shape: Vec<(usize, usize)> = batches
+            .iter()
+            .map(|b| (b.signatures.len(), b.files.len()))
+            .collect();
+        // The sidecar at the root comes before every digest and log file.
+        assert_eq!(shape, [(1, 0), (0, 2), (0, 1)]);
+        assert!(batches[1].files[0].key.ends_with(&name(1, "A")));
+        assert_eq!(list(dir.path()).unwrap().files.len(), 3);
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(list_batches(empty.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,289 +1,14 @@
-//! S3 through `object_store`: parallel prefix listing, bounded concurrent GETs with
-//! retries, digest metadata and deletion for sources, and the plain object operations
-//! (get, put, conditional put, upload, list, delete) an archive on S3 is built from.
+//! S3 sources: parallel prefix listing down to month prefixes, bounded concurrent
+//! GETs that keep digest metadata, and deletion, over [`S3Bucket`].
 
-use std::ops::Range;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    Attribute, BackoffConfig, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
-    RetryConfig, WriteMultipart,
-};
+use object_store::{Attribute, ObjectMeta, ObjectStoreExt};
+use trailpack_store::{S3Bucket, S3Options, block_on, in_order, io_error, parse_url};
 
 use crate::{Listing, Location, SourceError, SourceFile, key_from_components, parse_file_name};
-
-/// Default number of S3 requests in flight at once: enough to hide S3's first-byte
-/// latency (tens of ms) behind two decoding threads, well under S3's per-prefix
-/// request rates.
-pub const DEFAULT_S3_CONCURRENCY: usize = 256;
-/// Default retries of a throttled (503 SlowDown) or failed request, with
-/// exponential backoff from [`DEFAULT_S3_BACKOFF`] up to 15 s.
-pub const DEFAULT_S3_RETRIES: usize = 10;
-/// Default first backoff after a throttled or failed request.
-pub const DEFAULT_S3_BACKOFF: Duration = Duration::from_millis(100);
-
-/// How to reach S3. Credentials and the region come from the standard AWS
-/// environment (`AWS_ACCESS_KEY_ID`, `AWS_SESSION_TOKEN`, `AWS_REGION`, web
-/// identity, ECS task roles, EC2 instance profiles).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Options {
-    /// Endpoint of an S3-compatible store; `AWS_ENDPOINT_URL` when `None`.
-    pub endpoint: Option<String>,
-    /// Requests in flight at once.
-    pub concurrency: usize,
-    /// Retries of a throttled or failed request.
-    pub retries: usize,
-    /// First backoff after a throttled or failed request.
-    pub backoff: Duration,
-    /// Files larger than this are uploaded in parts (multipart upload).
-    pub multipart_threshold: usize,
-}
-
-impl Default for S3Options {
-    fn default() -> Self {
-        S3Options {
-            endpoint: None,
-            concurrency: DEFAULT_S3_CONCURRENCY,
-            retries: DEFAULT_S3_RETRIES,
-            backoff: DEFAULT_S3_BACKOFF,
-            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
-        }
-    }
-}
-
-/// One bucket, opened: the client and how hard to drive it.
-pub struct S3Bucket {
-    name: String,
-    store: Arc<dyn ObjectStore>,
-    concurrency: usize,
-    multipart_threshold: usize,
-}
-
-impl std::fmt::Debug for S3Bucket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "S3Bucket({})", self.name)
-    }
-}
-
-impl S3Bucket {
-    /// Open `bucket` with `options`.
-    pub fn open(bucket: &str, options: &S3Options) -> Result<Arc<S3Bucket>, SourceError> {
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig {
-                    init_backoff: options.backoff,
-                    max_backoff: Duration::from_secs(15),
-                    base: 2.0,
-                },
-                max_retries: options.retries,
-                retry_timeout: Duration::from_secs(180),
-            });
-        if let Some(endpoint) = &options.endpoint {
-            builder = builder.with_endpoint(endpoint);
-        }
-        let endpoint = options
-            .endpoint
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-        if endpoint.is_some_and(|e| e.starts_with("http://")) {
-            builder = builder.with_allow_http(true);
-        }
-        let store = builder.build().map_err(|error| SourceError::S3 {
-            url: format!("s3://{bucket}"),
-            error,
-        })?;
-        Ok(Arc::new(S3Bucket {
-            name: bucket.to_string(),
-            store: Arc::new(store),
-            concurrency: options.concurrency.max(1),
-            multipart_threshold: options.multipart_threshold,
-        }))
-    }
-
-    /// The bucket's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The whole object at `key`; a missing object is an error of kind `NotFound`.
-    pub fn get(&self, key: &str) -> std::io::Result<Bytes> {
-        runtime().block_on(self.get_bytes(key))
-    }
-
-    /// The objects at `keys`, up to the bucket's concurrency at once, in order.
-    pub fn get_all(&self, keys: &[String]) -> Vec<std::io::Result<Bytes>> {
-        in_order(keys.iter().map(|key| self.get_bytes(key)), self.concurrency)
-    }
-
-    async fn get_bytes(&self, key: &str) -> std::io::Result<Bytes> {
-        let result = self
-            .store
-            .get(&ObjectPath::from(key))
-            .await
-            .map_err(io_error)?;
-        result.bytes().await.map_err(io_error)
-    }
-
-    /// The byte `ranges` of the object at `key`, fetched concurrently (nearby ranges
-    /// coalesced into one request).
-    pub fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> std::io::Result<Vec<Bytes>> {
-        if ranges.is_empty() {
-            return Ok(Vec::new());
-        }
-        runtime()
-            .block_on(self.store.get_ranges(&ObjectPath::from(key), ranges))
-            .map_err(io_error)
-    }
-
-    /// Store `bytes` at `key`, replacing any object there. A PUT lands whole or
-    /// not at all.
-    pub fn put(&self, key: &str, bytes: Bytes) -> std::io::Result<()> {
-        runtime()
-            .block_on(self.store.put(&ObjectPath::from(key), bytes.into()))
-            .map(|_| ())
-            .map_err(io_error)
-    }
-
-    /// Store `bytes` at `key` only if nothing is there (`If-None-Match: *`); an
-    /// existing object is an error of kind `AlreadyExists`.
-    pub fn put_if_absent(&self, key: &str, bytes: Bytes) -> std::io::Result<()> {
-        let options = PutOptions::from(PutMode::Create);
-        runtime()
-            .block_on(
-                self.store
-                    .put_opts(&ObjectPath::from(key), bytes.into(), options),
-            )
-            .map(|_| ())
-            .map_err(io_error)
-    }
-
-    /// Upload the local file at `path` to `key`: one PUT up to
-    /// [`S3Options::multipart_threshold`], a multipart upload above it. Either way the object
-    /// appears whole or not at all.
-    pub fn upload(&self, key: &str, path: &std::path::Path) -> std::io::Result<()> {
-        let size = std::fs::metadata(path)?.len();
-        if size <= self.multipart_threshold as u64 {
-            return self.put(key, Bytes::from(std::fs::read(path)?));
-        }
-        runtime().block_on(async {
-            let upload = self
-                .store
-                .put_multipart(&ObjectPath::from(key))
-                .await
-                .map_err(io_error)?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, MULTIPART_CHUNK);
-            match write_parts(&mut writer, path).await {
-                Ok(()) => writer.finish().await.map(|_| ()).map_err(io_error),
-                Err(error) => {
-                    // Parts already uploaded would otherwise stay, unseen and billed.
-                    let _ = writer.abort().await;
-                    Err(error)
-                }
-            }
-        })
-    }
-
-    /// Every object under `prefix` (a whole path segment), in key order.
-    pub fn list_all(&self, prefix: &str) -> std::io::Result<Vec<ListedObject>> {
-        let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
-        let mut objects: Vec<ListedObject> = runtime()
-            .block_on(self.store.list(prefix.as_ref()).try_collect::<Vec<_>>())
-            .map_err(io_error)?
-            .into_iter()
-            .map(|meta| ListedObject {
-                key: meta.location.as_ref().to_string(),
-                size: meta.size,
-                last_modified: meta.last_modified.into(),
-            })
-            .collect();
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(objects)
-    }
-
-    /// The bucket's clock: write an empty object at `probe_key`, read its
-    /// `LastModified`, and delete it.
-    pub fn server_time(&self, probe_key: &str) -> std::io::Result<std::time::SystemTime> {
-        self.put(probe_key, Bytes::new())?;
-        let head = runtime().block_on(self.store.head(&ObjectPath::from(probe_key)));
-        self.delete_object(probe_key)?;
-        Ok(head.map_err(io_error)?.last_modified.into())
-    }
-
-    /// Whether any object lies under `prefix` (a whole path segment): one request.
-    pub fn any_under(&self, prefix: &str) -> std::io::Result<bool> {
-        let prefix = ObjectPath::from(prefix);
-        runtime()
-            .block_on(self.store.list(Some(&prefix)).next())
-            .transpose()
-            .map(|first| first.is_some())
-            .map_err(io_error)
-    }
-
-    /// The "directories" directly under `prefix`: the common prefixes of a listing
-    /// with the `/` delimiter, as keys without the trailing `/`.
-    pub fn list_dirs(&self, prefix: &str) -> std::io::Result<Vec<String>> {
-        let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
-        let listed = runtime()
-            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
-            .map_err(io_error)?;
-        Ok(listed
-            .common_prefixes
-            .into_iter()
-            .map(|dir| dir.as_ref().to_string())
-            .collect())
-    }
-
-    /// Delete the object at `key`; a missing object is not an error.
-    pub fn delete_object(&self, key: &str) -> std::io::Result<()> {
-        match runtime().block_on(self.store.delete(&ObjectPath::from(key))) {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(io_error(error)),
-        }
-    }
-}
-
-/// Hand the file at `path` to a multipart upload, chunk by chunk.
-async fn write_parts(writer: &mut WriteMultipart, path: &std::path::Path) -> std::io::Result<()> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut chunk = vec![0; MULTIPART_CHUNK];
-    loop {
-        let read = file.read(&mut chunk)?;
-        if read == 0 {
-            return Ok(());
-        }
-        writer
-            .wait_for_capacity(MULTIPART_IN_FLIGHT)
-            .await
-            .map_err(io_error)?;
-        writer.write(&chunk[..read]);
-    }
-}
-
-/// Default size above which a file is uploaded in parts: one PUT is simplest, and
-/// parts let a large file upload with several requests at once.
-pub const DEFAULT_MULTIPART_THRESHOLD: usize = 64 << 20;
-/// The size of one part of a multipart upload (S3's minimum is 5 MiB).
-const MULTIPART_CHUNK: usize = 16 << 20;
-/// Parts of one multipart upload in flight at once.
-const MULTIPART_IN_FLIGHT: usize = 4;
-
-/// One object found by [`S3Bucket::list_all`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedObject {
-    /// The object's key.
-    pub key: String,
-    /// Its size in bytes.
-    pub size: u64,
-    /// When it was last written.
-    pub last_modified: std::time::SystemTime,
-}
 
 /// What S3 keeps beside a digest file's bytes, in its user metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -303,31 +28,6 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// User metadata (always empty for local files).
     pub metadata: ObjectMetadata,
-}
-
-/// Split `s3://bucket/prefix` into bucket and prefix.
-pub fn parse_url(url: &str) -> Result<(String, String), SourceError> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| SourceError::Url(format!("{url}: not an s3:// URL")))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(SourceError::Url(format!("{url}: no bucket name")));
-    }
-    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
-}
-
-/// The shared runtime for S3 requests; callers stay synchronous.
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("trailpack-s3")
-            .enable_all()
-            .build()
-            .expect("the S3 runtime starts")
-    })
 }
 
 /// Whether a listed prefix is a month directory (`.../YYYY/MM`) of a CloudTrail
@@ -380,14 +80,17 @@ pub fn list_batches(
                 url: walked_url.clone(),
                 error,
             };
-            let found = runtime().block_on(walk(&walker, &prefix, |objects| {
+            let found = block_on(walk(&walker, &prefix, |objects| {
                 sender.send(Ok(objects)).is_ok()
             }));
             match found {
                 // The URL may name one object rather than a prefix.
                 Ok(0) if !prefix.is_empty() => {
-                    let head =
-                        runtime().block_on(walker.store.head(&ObjectPath::from(prefix.as_str())));
+                    let head = block_on(
+                        walker
+                            .object_store()
+                            .head(&ObjectPath::from(prefix.as_str())),
+                    );
                     let _ = match head {
                         Ok(meta) => sender.send(Ok(vec![meta])),
                         Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -455,13 +158,13 @@ async fn walk(
     prefix: &str,
     mut found: impl FnMut(Vec<ObjectMeta>) -> bool,
 ) -> object_store::Result<usize> {
-    let store = &bucket.store;
+    let store = bucket.object_store();
     let root = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
     let mut pending = vec![root];
     let mut running = FuturesUnordered::new();
     let mut count = 0;
     loop {
-        while running.len() < bucket.concurrency {
+        while running.len() < bucket.concurrency() {
             let Some(dir) = pending.pop() else { break };
             running.push(async move {
                 let flat = dir.as_ref().is_some_and(|d| is_month_prefix(d.as_ref()));
@@ -489,21 +192,9 @@ async fn walk(
     Ok(count)
 }
 
-fn io_error(error: object_store::Error) -> std::io::Error {
-    match error {
-        object_store::Error::NotFound { .. } => {
-            std::io::Error::new(std::io::ErrorKind::NotFound, error)
-        }
-        object_store::Error::AlreadyExists { .. } => {
-            std::io::Error::new(std::io::ErrorKind::AlreadyExists, error)
-        }
-        other => std::io::Error::other(other),
-    }
-}
-
 async fn get(bucket: &S3Bucket, key: &str) -> std::io::Result<Fetched> {
     let result = bucket
-        .store
+        .object_store()
         .get(&ObjectPath::from(key))
         .await
         .map_err(io_error)?;
@@ -529,41 +220,23 @@ async fn get(bucket: &S3Bucket, key: &str) -> std::io::Result<Fetched> {
 
 /// Fetch S3 objects, `concurrency` at a time, in order.
 pub(crate) fn fetch(objects: &[(&Arc<S3Bucket>, &str)]) -> Vec<std::io::Result<Fetched>> {
-    let concurrency = objects.first().map_or(1, |(bucket, _)| bucket.concurrency);
+    let concurrency = objects
+        .first()
+        .map_or(1, |(bucket, _)| bucket.concurrency());
     in_order(
         objects.iter().map(|(bucket, key)| get(bucket, key)),
         concurrency,
     )
 }
 
-/// Run `requests`, `concurrency` at a time, and return their results in order. They
-/// complete out of order, so that one slow response does not hold back the requests
-/// behind it (a window that only moves with its oldest request ran 12% slower on
-/// 20,000 GETs: docs/BENCHMARKS.md). Local-only runs never start the runtime.
-fn in_order<T>(
-    requests: impl Iterator<Item = impl Future<Output = T>>,
-    concurrency: usize,
-) -> Vec<T> {
-    let mut requests = requests.enumerate().peekable();
-    if requests.peek().is_none() {
-        return Vec::new();
-    }
-    let mut results: Vec<(usize, T)> = runtime().block_on(
-        futures::stream::iter(requests)
-            .map(|(index, request)| async move { (index, request.await) })
-            .buffer_unordered(concurrency.max(1))
-            .collect(),
-    );
-    results.sort_unstable_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
-}
-
 /// Delete S3 objects, `concurrency` at a time, in order.
 pub(crate) fn delete(objects: &[(&Arc<S3Bucket>, &str)]) -> Vec<std::io::Result<()>> {
-    let concurrency = objects.first().map_or(1, |(bucket, _)| bucket.concurrency);
+    let concurrency = objects
+        .first()
+        .map_or(1, |(bucket, _)| bucket.concurrency());
     let requests = objects.iter().map(|(bucket, key)| async move {
         bucket
-            .store
+            .object_store()
             .delete(&ObjectPath::from(*key))
             .await
             .map_err(io_error)
@@ -574,20 +247,6 @@ pub(crate) fn delete(objects: &[(&Arc<S3Bucket>, &str)]) -> Vec<std::io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_urls() {
-        assert_eq!(
-            parse_url("s3://bucket/a/b/").unwrap(),
-            ("bucket".to_string(), "a/b".to_string())
-        );
-        assert_eq!(
-            parse_url("s3://bucket").unwrap(),
-            ("bucket".to_string(), String::new())
-        );
-        assert!(parse_url("s3:///key").is_err());
-        assert!(parse_url("/local/path").is_err());
-    }
 
     #[test]
     fn finds_month_prefixes() {
