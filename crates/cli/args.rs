@@ -462,6 +462,9 @@ pub struct VerifyArgs {
     /// Print JSON instead of lines.
     #[arg(long)]
     pub json: bool,
+    /// Partitions checked at once (default: one per core; 8 for an archive on S3).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -495,6 +498,10 @@ pub struct RestoreArgs {
     /// Without it, plain .json files.
     #[arg(long)]
     pub gzip: bool,
+    /// Parts rebuilt and written at once (default: one per core; 8 for an archive
+    /// on S3). Each holds one part and its files in memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -189,6 +189,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
         deep: args.deep,
         digests: args.digests,
         public_keys: load_keys(&args.public_keys)?,
+        jobs: args.jobs.map(usize::from),
     };
     let report = trailpack_query::verify(&root, &options)?;
     if args.json {

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use trailpack_archive::WriteOptions;
-use trailpack_query::{FileFilter, Stats};
+use trailpack_query::{FileFilter, RestoreOptions, Stats};
 use trailpack_schema::ddl::{Engine, ddl};
 use trailpack_store::ArchiveRoot;
 use trailpack_table::Table;
@@ -45,10 +45,28 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("trailpack: error: {e:#}");
+            eprintln!("trailpack: error: {}", error_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its sources on one line. The library errors put their cause in
+/// their own message too (quarantine reasons are one line), so a source whose text
+/// is already there is not repeated.
+fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -164,7 +182,11 @@ fn restore(args: RestoreArgs) -> anyhow::Result<u8> {
         key_prefixes: args.key,
     };
     let root = open_archive(&args.archive, &args.s3)?;
-    let report = trailpack_query::restore(&root, &filter, &args.to, args.gzip)?;
+    let options = RestoreOptions {
+        gzip: args.gzip,
+        jobs: args.jobs.map(usize::from),
+    };
+    let report = trailpack_query::restore(&root, &filter, &args.to, &options)?;
     writeln!(
         out,
         "restored {} files ({} records, {}) under {}",
@@ -326,4 +348,22 @@ fn print_columns() -> std::io::Result<()> {
         writeln!(out, "{name:width$}  {type_name:20}  {how}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_line_names_each_cause_once() {
+        let store = trailpack_store::StoreError::io(
+            "a/part.parquet",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        );
+        let error = anyhow::Error::new(store).context("reading the archive");
+        assert_eq!(
+            error_line(&error),
+            "reading the archive: a/part.parquet: gone"
+        );
+    }
 }

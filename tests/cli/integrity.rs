@@ -51,6 +51,12 @@ fn digest_chains(root: &Path) -> BTreeMap<String, Vec<PathBuf>> {
 /// (the newest digest of each chain, as S3 metadata would give) and `keys.json`
 /// (as `list-public-keys` prints). Returns the number of digests.
 pub(crate) fn sign_trail(root: &Path) -> usize {
+    sign_trail_with(root, |_, _| {})
+}
+
+/// [`sign_trail`], with `edit(position in its chain, digest)` called on each digest
+/// after it is linked and before it is signed.
+fn sign_trail_with(root: &Path, edit: impl Fn(usize, &mut Value)) -> usize {
     let private = std::fs::read(format!("{KEYS}/signer.pk8.der")).unwrap();
     let key = SigningKey::<Sha256>::new(PrivateKey::from_pkcs8_der(&private).unwrap());
     let public = std::fs::read(format!("{KEYS}/signer.pkcs1.der")).unwrap();
@@ -62,7 +68,7 @@ pub(crate) fn sign_trail(root: &Path) -> usize {
     let mut count = 0;
     for paths in digest_chains(root).values() {
         let mut previous: Option<(String, String)> = None;
-        for path in paths {
+        for (position, path) in paths.iter().enumerate() {
             let mut digest: Value =
                 serde_json::from_slice(&gunzip(&std::fs::read(path).unwrap())).unwrap();
             digest["digestPublicKeyFingerprint"] = fingerprint.clone().into();
@@ -73,6 +79,7 @@ pub(crate) fn sign_trail(root: &Path) -> usize {
                 digest["previousDigestHashValue"] = hash.into();
                 digest["previousDigestSignature"] = signature.into();
             }
+            edit(position, &mut digest);
             let bytes = serde_json::to_vec(&digest).unwrap();
             let hash = sha256_hex(&bytes);
             let message = format!(
@@ -104,6 +111,73 @@ pub(crate) fn sign_trail(root: &Path) -> usize {
     }]});
     std::fs::write(root.join("keys.json"), serde_json::to_vec(&keys).unwrap()).unwrap();
     count
+}
+
+#[test]
+fn a_broken_chain_link_is_named_on_the_digest_that_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 30, 7);
+    // Every chain's second digest carries a wrong previousDigestHashValue, and is
+    // correctly signed with it, as is the rest of the chain.
+    sign_trail_with(&trail, |position, digest| {
+        if position == 1 {
+            digest["previousDigestHashValue"] = "00".repeat(32).into();
+        }
+    });
+    let keys = trail.join("keys.json");
+    let chains = digest_chains(&trail);
+    let expected: Vec<(String, String)> = chains
+        .values()
+        .filter(|paths| paths.len() >= 2)
+        .map(|paths| (digest_location(&paths[1]), digest_location(&paths[0])))
+        .collect();
+    assert!(!expected.is_empty());
+    let check = |stdout: &str| {
+        let invalid: Vec<&str> = stdout.lines().filter(|l| l.contains("INVALID")).collect();
+        assert_eq!(invalid.len(), expected.len(), "{stdout}");
+        for (holder, previous) in &expected {
+            let line = format!(
+                "Digest file\t{holder}\tINVALID: previousDigestHashValue does not match \
+                 the hash of the previous digest {previous}"
+            );
+            assert!(invalid.contains(&line.as_str()), "{line}\n{stdout}");
+        }
+    };
+
+    let output = trailpack(&[
+        "validate",
+        path_str(&trail),
+        "--public-keys",
+        path_str(&keys),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    check(&text(&output.stdout));
+
+    let archive = dir.path().join("archive");
+    let output = trailpack(&[
+        "archive",
+        path_str(&trail),
+        "--to",
+        path_str(&archive),
+        "--public-keys",
+        path_str(&keys),
+        "--quiet",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = trailpack(&["verify", path_str(&archive), "--digests"]);
+    assert_eq!(output.status.code(), Some(1));
+    check(&text(&output.stdout));
+}
+
+/// `s3://bucket/key` of the digest at `path`, as validation reports name it.
+fn digest_location(path: &Path) -> String {
+    let digest: Value = serde_json::from_slice(&gunzip(&std::fs::read(path).unwrap())).unwrap();
+    format!(
+        "s3://{}/{}",
+        digest["digestS3Bucket"].as_str().unwrap(),
+        digest["digestS3Object"].as_str().unwrap()
+    )
 }
 
 fn digest_object(path: &Path) -> String {

@@ -148,13 +148,13 @@ fn a_damaged_part_keeps_its_sources() {
     }
 }
 
-/// The compact UTC time of now minus `days`, as in file names.
-fn days_ago(days: u32) -> String {
-    let output = std::process::Command::new("date")
-        .args(["-u", "-d", &format!("{days} days ago"), "+%Y%m%dT%H%MZ"])
-        .output()
-        .unwrap();
-    text(&output.stdout).trim().to_string()
+/// The compact UTC time of now minus `days`, as in file names (`YYYYMMDDTHHmmZ`).
+fn days_ago(days: u64) -> String {
+    let time = trailpack_source::UtcTime::before_now(std::time::Duration::from_secs(days * 86_400));
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}Z",
+        time.year, time.month, time.day, time.hour, time.minute
+    )
 }
 
 #[test]

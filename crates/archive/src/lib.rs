@@ -75,6 +75,7 @@ pub enum ArchiveError {
         /// The part.
         path: String,
         /// The underlying error.
+        #[source]
         error: parquet::errors::ParquetError,
     },
     /// Normalising records failed.
@@ -83,6 +84,7 @@ pub enum ArchiveError {
         /// Where it happened.
         context: String,
         /// The underlying error.
+        #[source]
         error: trailpack_schema::SchemaError,
     },
     /// Archived content does not match what the index promises.
@@ -112,6 +114,9 @@ pub enum ArchiveError {
         /// What to do about it.
         detail: &'static str,
     },
+    /// A thread pool could not be started.
+    #[error("cannot start threads: {0}")]
+    Threads(String),
     /// A thread of the pipeline died.
     #[error("the {0} thread stopped unexpectedly")]
     Stopped(&'static str),

@@ -10,12 +10,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rayon::prelude::*;
 use serde::Serialize;
 use trailpack_parts::{assemble_checked, read_checked_digest, rebuild_files};
 use trailpack_source::{FileKind, SourceFile, delete_all};
 use trailpack_store::ArchiveRoot;
 use trailpack_table::index::load_partition;
-use trailpack_table::{EntryStatus, IndexEntry, PartInfo, PartitionKey, Table};
+use trailpack_table::{EntryStatus, IndexEntry, PartInfo, PartitionKey, Snapshot, Table};
 
 use crate::{ArchiveError, Progress, WriteOptions};
 
@@ -124,46 +125,86 @@ pub fn verified_sources(
             by_partition.entry(partition).or_default().push(file);
         }
     }
+    // Partitions, and the parts within one, are verified a few at a time: on S3
+    // each part is a GET.
+    let jobs = match root.local() {
+        Some(_) => rayon::current_num_threads(),
+        None => REMOTE_VERIFY_JOBS,
+    };
+    let checked: Vec<Result<Checked, ArchiveError>> = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("trailpack-verify-sources-{i}"))
+        .build()
+        .map_err(|e| ArchiveError::Threads(e.to_string()))?
+        .install(|| {
+            by_partition
+                .into_par_iter()
+                .map(|(partition, files)| verify_partition(root, snapshot, &partition, files))
+                .collect()
+        });
     let mut verified = Vec::new();
     let mut kept_files = Vec::new();
-    for (partition, files) in by_partition {
-        let index = load_partition(root, &partition)?;
-        let holders: HashMap<&str, &PartInfo> = snapshot
-            .part_infos()
-            .filter(|p| p.partition == partition)
-            .flat_map(|p| p.holds.iter().map(move |name| (name.as_str(), p)))
-            .collect();
-        let mut by_part: BTreeMap<&str, Vec<(&SourceFile, &IndexEntry)>> = BTreeMap::new();
-        for file in files {
-            let verdict = match index.get(&file.key) {
-                None => Err(KeepReason::NotArchived),
-                Some(entry) if entry.size != file.size => Err(KeepReason::SizeMismatch {
-                    source: file.size,
-                    archived: entry.size,
-                }),
-                Some(entry) => check_entry(root, file, entry, &holders, &mut by_part),
-            };
-            match verdict {
-                Ok(true) => verified.push(file.clone()),
-                Ok(false) => {}
-                Err(reason) => kept_files.push(kept(file, reason)),
-            }
+    for result in checked {
+        let (partition_verified, partition_kept) = result?;
+        verified.extend(partition_verified);
+        kept_files.extend(partition_kept);
+    }
+    Ok((verified, kept_files))
+}
+
+/// Parts verified at once by delete-after-verify on an archive on S3.
+const REMOTE_VERIFY_JOBS: usize = 8;
+
+/// Source files verified, and kept with the reason.
+type Checked = (Vec<SourceFile>, Vec<KeptFile>);
+
+fn verify_partition(
+    root: &ArchiveRoot,
+    snapshot: &Snapshot,
+    partition: &PartitionKey,
+    files: Vec<&SourceFile>,
+) -> Result<Checked, ArchiveError> {
+    let index = load_partition(root, partition)?;
+    let holders = snapshot.holders_in(partition);
+    let mut verified = Vec::new();
+    let mut kept_files = Vec::new();
+    let mut by_part: BTreeMap<&str, Vec<(&SourceFile, &IndexEntry)>> = BTreeMap::new();
+    for file in files {
+        let verdict = match index.get(&file.key) {
+            None => Err(KeepReason::NotArchived),
+            Some(entry) if entry.size != file.size => Err(KeepReason::SizeMismatch {
+                source: file.size,
+                archived: entry.size,
+            }),
+            Some(entry) => check_entry(root, file, entry, &holders, &mut by_part),
+        };
+        match verdict {
+            Ok(true) => verified.push(file.clone()),
+            Ok(false) => {}
+            Err(reason) => kept_files.push(kept(file, reason)),
         }
-        for (path, members) in by_part {
-            let Some(part) = snapshot.parts.get(path).map(|(_, info)| info) else {
-                continue;
-            };
+    }
+    let rebuilt: Vec<Checked> = by_part
+        .into_par_iter()
+        .filter_map(|(path, members)| {
+            let part = snapshot.parts.get(path).map(|(_, info)| info)?;
             let entries: Vec<&IndexEntry> = members.iter().map(|(_, e)| *e).collect();
             let sources: HashMap<&str, &SourceFile> =
                 members.iter().map(|(f, e)| (e.key.as_str(), *f)).collect();
+            let mut checked = Checked::default();
             for (entry, rebuilt) in rebuild_files(root, part, &entries) {
                 let file = sources[entry.key.as_str()];
                 match rebuilt {
-                    Ok(_) => verified.push(file.clone()),
-                    Err(why) => kept_files.push(kept(file, KeepReason::Failed(why))),
+                    Ok(_) => checked.0.push(file.clone()),
+                    Err(why) => checked.1.push(kept(file, KeepReason::Failed(why))),
                 }
             }
-        }
+            Some(checked)
+        })
+        .collect();
+    for (part_verified, part_kept) in rebuilt {
+        verified.extend(part_verified);
+        kept_files.extend(part_kept);
     }
     Ok((verified, kept_files))
 }

@@ -218,10 +218,12 @@ fn legacy_partitioning(
     match levels.len() {
         0 => Ok(options.partitioning.unwrap_or_default()),
         1 => Ok(levels.into_iter().next().unwrap_or_default()),
-        _ => Err(ArchiveError::Options(
-            "the archive's parts are at more than one partition level; a Delta table has one"
+        _ => Err(ArchiveError::Table(TableError::Corrupt {
+            path: format!("{META_DIR}/commits"),
+            reason: "the archive's parts are at more than one partition level; a Delta \
+                     table has one"
                 .into(),
-        )),
+        })),
     }
 }
 

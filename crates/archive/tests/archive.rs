@@ -10,7 +10,7 @@ use arrow_array::types::TimestampMicrosecondType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::FileReader;
 use trailpack_archive::{IntegrityInputs, NoProgress, WriteOptions, archive};
-use trailpack_query::{FileFilter, restore};
+use trailpack_query::{FileFilter, RestoreOptions, restore};
 use trailpack_store::ArchiveRoot;
 use trailpack_table::delta::{Action, decode_commit};
 use trailpack_table::index::{indexed_partitions, load_partition, segment_path};
@@ -178,8 +178,50 @@ fn parts_match_their_table_entries_and_are_time_ordered() {
 
     let out = dir.path().join("restored");
     let root = ArchiveRoot::from(&archive_dir);
-    let restored = restore(&root, &FileFilter::default(), &out, false).unwrap();
+    let restored = restore(
+        &root,
+        &FileFilter::default(),
+        &out,
+        &RestoreOptions::default(),
+    )
+    .unwrap();
     assert_eq!(restored.files, 8);
+    for key in index.keys() {
+        let original = std::fs::read(trail.join(key)).unwrap();
+        assert_eq!(std::fs::read(out.join(key)).unwrap(), original, "{key}");
+    }
+    // Several partitions and parts at once give the same files, and no temporary
+    // file is left beside them.
+    let out = dir.path().join("restored-3-jobs");
+    let options = RestoreOptions {
+        gzip: false,
+        jobs: Some(3),
+    };
+    assert_eq!(
+        restore(&root, &FileFilter::default(), &out, &options)
+            .unwrap()
+            .files,
+        8
+    );
+    let mut written = Vec::new();
+    let mut dirs = vec![out.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                written.push(
+                    path.strip_prefix(&out)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    written.sort();
+    assert_eq!(written, index.keys().cloned().collect::<Vec<_>>());
     for key in index.keys() {
         let original = std::fs::read(trail.join(key)).unwrap();
         assert_eq!(std::fs::read(out.join(key)).unwrap(), original, "{key}");
@@ -188,7 +230,12 @@ fn parts_match_their_table_entries_and_are_time_ordered() {
     let mut filter = FileFilter::default();
     filter.files.regions = vec!["eu-west-1".into()];
     let out = dir.path().join("eu");
-    assert_eq!(restore(&root, &filter, &out, false).unwrap().files, 2);
+    assert_eq!(
+        restore(&root, &filter, &out, &RestoreOptions::default())
+            .unwrap()
+            .files,
+        2
+    );
 }
 
 /// The state a run leaves when it dies at `step` of committing the part that
@@ -289,7 +336,13 @@ fn a_crash_at_any_step_of_a_commit_is_finished_by_the_next_run() {
         assert!(root.list(PENDING_DIR).unwrap().is_empty(), "{step:?}");
         assert!(root.list(STAGING_DIR).unwrap().is_empty(), "{step:?}");
         let out = dir.path().join("restored");
-        restore(&root, &FileFilter::default(), &out, false).unwrap();
+        restore(
+            &root,
+            &FileFilter::default(),
+            &out,
+            &RestoreOptions::default(),
+        )
+        .unwrap();
         for key in index(&archive_dir).keys() {
             assert_eq!(
                 std::fs::read(out.join(key)).unwrap(),

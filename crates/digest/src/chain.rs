@@ -39,12 +39,14 @@ pub enum Verdict {
     NoSignature,
     /// The file's SHA-256 is not the one the digest lists.
     HashMismatch,
-    /// Stricter than validate-logs: the newer digest's `previousDigestHashValue`
-    /// is not this digest's SHA-256.
-    PreviousHashMismatch,
-    /// Stricter than validate-logs: the newer digest's `previousDigestSignature`
-    /// is not the signature captured for this digest.
-    PreviousSignatureMismatch,
+    /// Stricter than validate-logs: this digest's `previousDigestHashValue` is not
+    /// the SHA-256 of the previous digest, whose own signature verified. The
+    /// location of that previous digest.
+    PreviousHashMismatch(String),
+    /// Stricter than validate-logs: this digest's `previousDigestSignature` is not
+    /// the signature captured for the previous digest, which verified. The
+    /// location of that previous digest.
+    PreviousSignatureMismatch(String),
 }
 
 impl Verdict {
@@ -67,13 +69,13 @@ impl fmt::Display for Verdict {
             }
             Verdict::NoSignature => write!(f, "INVALID: no signature known for this digest"),
             Verdict::HashMismatch => write!(f, "INVALID: hash value doesn't match"),
-            Verdict::PreviousHashMismatch => write!(
+            Verdict::PreviousHashMismatch(previous) => write!(
                 f,
-                "INVALID: hash value doesn't match the next digest's previousDigestHashValue"
+                "INVALID: previousDigestHashValue does not match the hash of the previous digest {previous}"
             ),
-            Verdict::PreviousSignatureMismatch => write!(
+            Verdict::PreviousSignatureMismatch(previous) => write!(
                 f,
-                "INVALID: signature doesn't match the next digest's previousDigestSignature"
+                "INVALID: previousDigestSignature does not match the signature of the previous digest {previous}"
             ),
         }
     }
@@ -185,6 +187,17 @@ fn parse_digest_name(key: &str) -> Option<DigestName> {
 struct Link {
     hash: Option<String>,
     signature: Option<String>,
+    /// Where the newer digest's result is in the report, when it is reported:
+    /// a link that disagrees with the older digest is the newer digest's fault.
+    newer_result: Option<usize>,
+}
+
+/// A field of the newer digest's link that disagrees with the older digest, whose
+/// own signature verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkFault {
+    Hash,
+    Signature,
 }
 
 /// Validate digests and the log files they list.
@@ -233,12 +246,19 @@ pub fn validate(
             let key = key_from_awslogs(&input.key).to_string();
             let link = links.remove(&key);
             let reported = in_range(&name.end);
-            let (verdict, parsed) = check_digest(input, &key, link.as_ref(), keys);
+            let (verdict, fault, parsed) = check_digest(input, &key, link.as_ref(), keys);
             // Where CloudTrail delivered it, prefix included, when the digest says.
             let shown = match &parsed {
                 Some(d) => location(Some(&d.digest_s3_bucket), &d.digest_s3_object),
                 None => location(None, &input.key),
             };
+            if let (Some(fault), Some(at)) = (fault, link.and_then(|l| l.newer_result)) {
+                report.results[at].verdict = match fault {
+                    LinkFault::Hash => Verdict::PreviousHashMismatch(shown.clone()),
+                    LinkFault::Signature => Verdict::PreviousSignatureMismatch(shown.clone()),
+                };
+            }
+            let this_result = reported.then_some(report.results.len());
             if reported {
                 chain.digests += 1;
                 report.results.push(FileResult {
@@ -248,10 +268,7 @@ pub fn validate(
                     verdict: verdict.clone(),
                 });
             }
-            // A digest whose own signature verified is authentic even when the newer
-            // digest's link to it disagrees: its log files and its own link count.
-            let authentic = matches!(verdict, Verdict::Valid | Verdict::PreviousHashMismatch);
-            let Some(digest) = parsed.filter(|_| authentic) else {
+            let Some(digest) = parsed.filter(|_| verdict.is_valid()) else {
                 continue;
             };
             if reported {
@@ -280,6 +297,7 @@ pub fn validate(
                             Link {
                                 hash: digest.previous_digest_hash_value.clone(),
                                 signature: digest.previous_digest_signature.clone(),
+                                newer_result: this_result,
                             },
                         );
                     } else if reported {
@@ -310,45 +328,53 @@ fn location(bucket: Option<&str>, key: &str) -> String {
     }
 }
 
-/// The checks on one digest, in validate-logs' order, then the stricter link checks.
+/// The checks on one digest, in validate-logs' order, then the stricter checks of
+/// the newer digest's link to it. A link that disagrees with a digest whose own
+/// signature verified is the newer digest's fault, returned apart from the verdict.
 fn check_digest(
     input: &DigestInput,
     key: &str,
     link: Option<&Link>,
     keys: &PublicKeys,
-) -> (Verdict, Option<DigestFile>) {
+) -> (Verdict, Option<LinkFault>, Option<DigestFile>) {
     let digest = match DigestFile::parse(&input.bytes) {
         Ok(digest) => digest,
-        Err(why) => return (Verdict::InvalidFormat(why), None),
+        Err(why) => return (Verdict::InvalidFormat(why), None, None),
     };
-    let verdict = (|| {
+    let checked = (|| {
         if key_from_awslogs(&digest.digest_s3_object) != key {
-            return Verdict::Moved;
+            return Err(Verdict::Moved);
         }
         let Some(public_key) = keys.get(&digest.digest_public_key_fingerprint) else {
-            return Verdict::PublicKeyNotFound(digest.digest_public_key_fingerprint.clone());
+            return Err(Verdict::PublicKeyNotFound(
+                digest.digest_public_key_fingerprint.clone(),
+            ));
         };
         let chained = link.and_then(|l| l.signature.as_deref());
-        let signature = match (input.signature.as_deref(), chained) {
-            (Some(captured), Some(chained)) if !captured.eq_ignore_ascii_case(chained) => {
-                return Verdict::PreviousSignatureMismatch;
-            }
-            (Some(signature), _) | (None, Some(signature)) => signature,
-            (None, None) => return Verdict::NoSignature,
+        // The captured signature (S3 metadata or sidecar) is the digest's own; the
+        // newer digest's copy of it stands in only when none was captured.
+        let Some(signature) = input.signature.as_deref().or(chained) else {
+            return Err(Verdict::NoSignature);
         };
         let own_hash = sha256_hex(&input.bytes);
         let message = digest.signing_string(&own_hash);
         if !public_key.verifies(message.as_bytes(), signature) {
-            return Verdict::SignatureFailed;
+            return Err(Verdict::SignatureFailed);
+        }
+        if chained.is_some_and(|chained| !chained.eq_ignore_ascii_case(signature)) {
+            return Ok(Some(LinkFault::Signature));
         }
         if let Some(expected) = link.and_then(|l| l.hash.as_deref())
             && !expected.eq_ignore_ascii_case(&own_hash)
         {
-            return Verdict::PreviousHashMismatch;
+            return Ok(Some(LinkFault::Hash));
         }
-        Verdict::Valid
+        Ok(None)
     })();
-    (verdict, Some(digest))
+    match checked {
+        Ok(fault) => (Verdict::Valid, fault, Some(digest)),
+        Err(verdict) => (verdict, None, Some(digest)),
+    }
 }
 
 #[cfg(test)]

@@ -285,19 +285,50 @@ fn each_tampering_gets_exactly_its_verdict() {
     body["previousDigestHashValue"] = json!("00".repeat(32));
     trail.digests[2].bytes = serde_json::to_vec(&body).unwrap();
     trail.digests[2].signature = Some(trail.sign(&trail.digests[2].bytes));
+    // The field that disagrees is in the newer digest: it is flagged, naming the
+    // older one, whose own signature verified.
+    let previous = format!("s3://{BUCKET}/{}", trail.digests[1].key);
     assert_eq!(
         invalid(&run(&trail, &keys)),
-        vec![(digest_name(1, false), Verdict::PreviousHashMismatch)]
+        vec![(
+            digest_name(2, false),
+            Verdict::PreviousHashMismatch(previous.clone())
+        )]
+    );
+    assert!(
+        Verdict::PreviousHashMismatch(previous.clone())
+            .to_string()
+            .ends_with(&format!(
+                "previousDigestHashValue does not match the hash of the previous digest {previous}"
+            ))
     );
 
-    // A captured signature that disagrees with the chain's previousDigestSignature.
+    // A correctly signed digest whose previousDigestSignature is not the signature
+    // captured for the previous digest: the newer digest is flagged.
+    let (mut trail, keys) = scenario();
+    trail.digests[1].signature = Some(trail.sign(&trail.digests[1].bytes));
+    let mut body: serde_json::Value = serde_json::from_slice(&trail.digests[2].bytes).unwrap();
+    body["previousDigestSignature"] = json!("ab".repeat(256));
+    trail.digests[2].bytes = serde_json::to_vec(&body).unwrap();
+    trail.digests[2].signature = Some(trail.sign(&trail.digests[2].bytes));
+    assert_eq!(
+        invalid(&run(&trail, &keys)),
+        vec![(
+            digest_name(2, false),
+            Verdict::PreviousSignatureMismatch(format!("s3://{BUCKET}/{}", trail.digests[1].key))
+        )]
+    );
+
+    // A captured signature that does not verify, while the chain's copy would: the
+    // captured one is the digest's own, so the digest fails, and the chain behind it
+    // has no signature to go on.
     let (mut trail, keys) = scenario();
     let (other, _) = signer("other");
     trail.digests[1].signature = Some(hex(&other.sign(b"x").to_vec()));
     assert_eq!(
         invalid(&run(&trail, &keys)),
         vec![
-            (digest_name(1, false), Verdict::PreviousSignatureMismatch),
+            (digest_name(1, false), Verdict::SignatureFailed),
             (digest_name(0, false), Verdict::NoSignature),
         ]
     );

@@ -59,6 +59,7 @@ pub enum PartError {
         /// The part.
         path: String,
         /// The underlying error.
+        #[source]
         error: parquet::errors::ParquetError,
     },
     /// Rows could not be rebuilt.
@@ -67,6 +68,7 @@ pub enum PartError {
         /// Where.
         context: String,
         /// The underlying error.
+        #[source]
         error: trailpack_schema::SchemaError,
     },
 }

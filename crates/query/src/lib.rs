@@ -37,7 +37,7 @@ mod verify;
 use std::path::PathBuf;
 
 pub use query::{Explain, QueryFilter, QueryMatch, count, query, scan};
-pub use restore::{FileFilter, RestoreReport, restore};
+pub use restore::{DEFAULT_REMOTE_JOBS, FileFilter, RestoreOptions, RestoreReport, restore};
 pub use stats::{Stats, stats};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
@@ -59,6 +59,7 @@ pub enum QueryError {
         /// The part.
         path: PathBuf,
         /// The underlying error.
+        #[source]
         error: parquet::errors::ParquetError,
     },
     /// A part's structure contradicts itself.
@@ -75,6 +76,7 @@ pub enum QueryError {
         /// Where.
         context: String,
         /// The underlying error.
+        #[source]
         error: trailpack_schema::SchemaError,
     },
     /// An archived file does not rebuild to what the index promises.

@@ -5,10 +5,11 @@
 //! archived file rebuilt and compared with the SHA-256 the index recorded;
 //! `digests`, CloudTrail's own digest chains validated over the archived digests,
 //! and every log file they list checked against the bytes rebuilt from the
-//! archive. Partitions are checked one at a time.
+//! archive. Partitions are checked a few at a time (`VerifyOptions::jobs`).
 
 use std::collections::{BTreeSet, HashMap};
 
+use rayon::prelude::*;
 use serde::Serialize;
 use trailpack_digest::{DigestInput, PublicKeyEntry, PublicKeys, ValidationReport};
 use trailpack_parts::{
@@ -34,6 +35,10 @@ pub struct VerifyOptions {
     pub digests: bool,
     /// Public keys in addition to those stored in the archive.
     pub public_keys: PublicKeys,
+    /// Partitions checked at once, and stored digests read at once within one;
+    /// `None`: one per core for a local archive,
+    /// [`DEFAULT_REMOTE_JOBS`](crate::DEFAULT_REMOTE_JOBS) on S3.
+    pub jobs: Option<usize>,
 }
 
 /// What `verify` found. Each problem is one line naming what is wrong.
@@ -63,6 +68,19 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// Add a partition's counts and lines.
+    fn merge(&mut self, other: VerifyReport) {
+        self.parts += other.parts;
+        self.parts_ok += other.parts_ok;
+        self.files_rebuilt += other.files_rebuilt;
+        self.files_ok += other.files_ok;
+        self.quarantined_present += other.quarantined_present;
+        self.digest_files += other.digest_files;
+        self.digest_files_ok += other.digest_files_ok;
+        self.problems.extend(other.problems);
+        self.warnings.extend(other.warnings);
+    }
+
     /// Whether nothing is wrong.
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
@@ -96,9 +114,27 @@ pub fn verify(root: &ArchiveRoot, options: &VerifyOptions) -> Result<VerifyRepor
     let mut partitions: BTreeSet<PartitionKey> =
         snapshot.part_infos().map(|p| p.partition.clone()).collect();
     partitions.extend(indexed_partitions(root)?);
+    let partitions: Vec<PartitionKey> = partitions.into_iter().collect();
+    // Partitions are checked `jobs` at a time, each into its own report, merged in
+    // partition order so that the output does not depend on the timing.
+    let checked: Vec<Result<(VerifyReport, Found), QueryError>> =
+        crate::restore::job_pool(root, options.jobs, "verify")?.install(|| {
+            partitions
+                .par_iter()
+                .map(|partition| {
+                    let mut report = VerifyReport::default();
+                    let mut found = Found::default();
+                    verify_partition(root, snapshot, partition, options, &mut report, &mut found)?;
+                    Ok((report, found))
+                })
+                .collect()
+        });
     let mut found = Found::default();
-    for partition in partitions {
-        verify_partition(root, snapshot, &partition, options, &mut report, &mut found)?;
+    for result in checked {
+        let (partition_report, partition_found) = result?;
+        report.merge(partition_report);
+        found.hashes.extend(partition_found.hashes);
+        found.digests.extend(partition_found.digests);
     }
     report.warnings.extend(stray_parts(root, snapshot)?);
     if options.digests {
@@ -181,13 +217,39 @@ fn verify_partition(
                 .push(format!("part {}: rows do not rebuild: {e}", part.path)),
         }
     }
+    // Stored digests are read at once (on S3, one GET each), then taken in order.
+    let digests: Vec<&IndexEntry> = index
+        .values()
+        .filter(|e| e.status == EntryStatus::Digest)
+        .collect();
+    let read: Vec<_> = digests
+        .par_iter()
+        .map(|entry| read_checked_digest(root, entry))
+        .collect();
+    for (entry, read) in digests.into_iter().zip(read) {
+        report.digest_files += 1;
+        match read? {
+            Ok(bytes) => {
+                report.digest_files_ok += 1;
+                found.digests.push(DigestInput {
+                    key: entry.key.clone(),
+                    bytes,
+                    signature: entry.signature.clone(),
+                });
+            }
+            Err(what) => report
+                .problems
+                .push(format!("digest {}: {what}", entry.key)),
+        }
+    }
     for entry in index.values() {
         check_entry(root, entry, &held, rebuild, report, found)?;
     }
     Ok(())
 }
 
-/// Check an index entry that is not a file of a part that was just checked.
+/// Check an index entry that is not a file of a part that was just checked, nor a
+/// digest.
 fn check_entry(
     root: &ArchiveRoot,
     entry: &IndexEntry,
@@ -216,22 +278,6 @@ fn check_entry(
                     "{}: quarantined, but its kept bytes are missing or changed ({path})",
                     entry.key
                 ));
-            }
-        }
-        (EntryStatus::Digest, _) => {
-            report.digest_files += 1;
-            match read_checked_digest(root, entry)? {
-                Ok(bytes) => {
-                    report.digest_files_ok += 1;
-                    found.digests.push(DigestInput {
-                        key: entry.key.clone(),
-                        bytes,
-                        signature: entry.signature.clone(),
-                    });
-                }
-                Err(what) => report
-                    .problems
-                    .push(format!("digest {}: {what}", entry.key)),
             }
         }
         _ => {}

@@ -395,6 +395,7 @@ pub enum SourceError {
         /// The path that failed.
         path: PathBuf,
         /// The underlying error.
+        #[source]
         error: std::io::Error,
     },
     /// An S3 source could not be opened or listed.
@@ -403,6 +404,7 @@ pub enum SourceError {
         /// The source URL.
         url: String,
         /// The underlying error.
+        #[source]
         error: object_store::Error,
     },
     /// A source URL is malformed.

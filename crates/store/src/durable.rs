@@ -20,15 +20,59 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 /// A temporary file in `dir` (created if missing) that holds `bytes`, fsynced.
 pub fn synced_temp_file(dir: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, StoreError> {
+    temp_file(dir, bytes, true)
+}
+
+/// A temporary file in `dir` (created if missing) that holds `bytes`, fsynced when
+/// `sync`.
+fn temp_file(dir: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::NamedTempFile, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
     let mut temp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(|e| StoreError::io(dir, e))?;
     temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
+        .and_then(|()| {
+            if sync {
+                temp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
         .map_err(|e| StoreError::io(temp.path(), e))?;
     Ok(temp)
+}
+
+/// Write `bytes` to `path` through a temporary file beside it, renamed into place,
+/// so that the name holds the whole file or nothing; but, on Linux, without an
+/// fsync: for many files written at once, which [`sync_written`] then makes durable
+/// together. Elsewhere the file is fsynced here.
+pub fn write_renamed(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let temp = temp_file(dir, bytes, !cfg!(target_os = "linux"))?;
+    temp.persist(path)
+        .map_err(|e| StoreError::io(path, e.error))?;
+    Ok(())
+}
+
+/// Make the files [`write_renamed`] wrote into `dirs` durable, with their names:
+/// on Linux one `syncfs(2)` of the file system of each directory's root (`root`),
+/// which writes back every file's data and the renames at once; then an fsync of
+/// each directory.
+pub fn sync_written<'d>(
+    root: &Path,
+    dirs: impl IntoIterator<Item = &'d Path>,
+) -> Result<(), StoreError> {
+    #[cfg(target_os = "linux")]
+    std::fs::File::open(root)
+        .and_then(|dir| rustix::fs::syncfs(&dir).map_err(std::io::Error::from))
+        .map_err(|e| StoreError::io(root, e))?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = root;
+    for dir in dirs {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// fsync a directory so that a rename in it survives a crash.

@@ -28,7 +28,9 @@ mod s3;
 
 use std::path::PathBuf;
 
-pub use durable::{sync_dir, synced_temp_file, unique_name, write_atomic};
+pub use durable::{
+    sync_dir, sync_written, synced_temp_file, unique_name, write_atomic, write_renamed,
+};
 pub use root::{ArchiveRoot, Listed};
 pub use s3::{
     DEFAULT_MULTIPART_THRESHOLD, DEFAULT_S3_BACKOFF, DEFAULT_S3_CONCURRENCY, DEFAULT_S3_RETRIES,
@@ -44,6 +46,7 @@ pub enum StoreError {
         /// The file or object (an `s3://` URL for objects).
         path: PathBuf,
         /// The underlying error.
+        #[source]
         error: std::io::Error,
     },
     /// An S3 bucket could not be opened.
@@ -52,6 +55,7 @@ pub enum StoreError {
         /// The bucket's URL.
         url: String,
         /// The underlying error.
+        #[source]
         error: object_store::Error,
     },
     /// A malformed `s3://` URL.
@@ -84,5 +88,24 @@ impl StoreError {
     /// Whether this is "not found" (a missing file or object).
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_underlying_error_is_the_source() {
+        let error = StoreError::io(
+            "archive/_delta_log/00000000000000000001.json",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        );
+        let source = std::error::Error::source(&error).expect("a source");
+        assert_eq!(source.to_string(), "denied");
+        assert_eq!(
+            error.to_string(),
+            "archive/_delta_log/00000000000000000001.json: denied"
+        );
     }
 }

@@ -93,6 +93,7 @@ pub enum TableError {
         /// The file.
         path: String,
         /// The underlying error.
+        #[source]
         error: parquet::errors::ParquetError,
     },
     /// Another writer's commit makes this one impossible (it removed a part this

@@ -7,7 +7,7 @@
 //! often a commit is followed by a checkpoint, so that loading the table costs
 //! O(parts), not O(commits).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use trailpack_schema::schema;
 use trailpack_store::ArchiveRoot;
@@ -18,7 +18,7 @@ use crate::delta::{
     Action, Add, Format, Metadata, Protocol, READER_VERSION, Remove, WRITER_VERSION, decode_commit,
     decode_path, encode_commit, schema_string,
 };
-use crate::layout::{DELTA_LOG, LEGACY_COMMITS_DIR, Partitioning};
+use crate::layout::{DELTA_LOG, LEGACY_COMMITS_DIR, PartitionKey, Partitioning};
 use crate::part::PartInfo;
 
 /// Commits between checkpoints, at least; a table of many parts waits longer (see
@@ -63,6 +63,16 @@ impl Snapshot {
     /// The live parts, in path order.
     pub fn part_infos(&self) -> impl Iterator<Item = &PartInfo> {
         self.parts.values().map(|(_, info)| info)
+    }
+
+    /// The live parts of `partition` by each name they hold
+    /// ([`PartInfo::holds`]): which part now holds a file whose index entry names
+    /// `part-….parquet`, after compactions.
+    pub fn holders_in(&self, partition: &PartitionKey) -> HashMap<&str, &PartInfo> {
+        self.part_infos()
+            .filter(|p| &p.partition == partition)
+            .flat_map(|p| p.holds.iter().map(move |name| (name.as_str(), p)))
+            .collect()
     }
 
     /// Whether a checkpoint should follow this version.
