@@ -9,7 +9,11 @@ seed() {
   local dir=fuzz/corpus/$1
   mkdir -p "$dir"
   find tests/data/real -name '*.json' -size -64k -exec cp {} "$dir/" \;
-  find sample -name '*.json.gz' -path '*CloudTrail/*' | head -50 | while read -r f; do
+  # The first 50 (a process substitution, so that cutting the list short is not a
+  # broken pipe under pipefail).
+  local files
+  mapfile -t files < <(find sample -name '*.json.gz' -path '*CloudTrail/*' | sort)
+  for f in "${files[@]:0:50}"; do
     if [ "$1" = decode_file ]; then cp "$f" "$dir/"; else gzip -dc "$f" > "$dir/$(basename "$f" .gz)"; fi
   done
 }
