@@ -204,18 +204,10 @@ impl S3Bucket {
     /// Every object under `prefix` (a whole path segment), in key order.
     pub fn list_all(&self, prefix: &str) -> std::io::Result<Vec<ListedObject>> {
         let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
-        let mut objects: Vec<ListedObject> = runtime()
+        let objects = runtime()
             .block_on(self.store.list(prefix.as_ref()).try_collect::<Vec<_>>())
-            .map_err(io_error)?
-            .into_iter()
-            .map(|meta| ListedObject {
-                key: meta.location.as_ref().to_string(),
-                size: meta.size,
-                last_modified: meta.last_modified.into(),
-            })
-            .collect();
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(objects)
+            .map_err(io_error)?;
+        Ok(in_key_order(objects))
     }
 
     /// The bucket's clock: write an empty object at `probe_key`, read its
@@ -263,22 +255,14 @@ impl S3Bucket {
     pub fn list_after(&self, prefix: &str, offset: &str) -> std::io::Result<Vec<ListedObject>> {
         let prefix = ObjectPath::from(prefix);
         let offset = ObjectPath::from(offset);
-        let mut objects: Vec<ListedObject> = runtime()
+        let objects = runtime()
             .block_on(
                 self.store
                     .list_with_offset(Some(&prefix), &offset)
                     .try_collect::<Vec<_>>(),
             )
-            .map_err(io_error)?
-            .into_iter()
-            .map(|meta| ListedObject {
-                key: meta.location.as_ref().to_string(),
-                size: meta.size,
-                last_modified: meta.last_modified.into(),
-            })
-            .collect();
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(objects)
+            .map_err(io_error)?;
+        Ok(in_key_order(objects))
     }
 
     /// The last `length` bytes of each object at `keys` (all of one that is
@@ -418,6 +402,21 @@ pub fn in_order<T>(
     );
     results.sort_unstable_by_key(|(index, _)| *index);
     results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Listed objects as [`ListedObject`]s, sorted by key: a listing's order is the
+/// store's.
+fn in_key_order(metas: Vec<object_store::ObjectMeta>) -> Vec<ListedObject> {
+    let mut objects: Vec<ListedObject> = metas
+        .into_iter()
+        .map(|meta| ListedObject {
+            key: meta.location.as_ref().to_string(),
+            size: meta.size,
+            last_modified: meta.last_modified.into(),
+        })
+        .collect();
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    objects
 }
 
 #[cfg(test)]
