@@ -175,10 +175,19 @@ pub struct QueryArgs {
 /// How to reach S3, for sources and archives.
 #[derive(Debug, Args)]
 pub struct S3Args {
-    /// Endpoint of an S3-compatible store (default: AWS_ENDPOINT_URL, else AWS).
-    /// Credentials and region come from the standard AWS environment.
+    /// Endpoint of an S3-compatible store (default: AWS_ENDPOINT_URL or the
+    /// profile's endpoint_url, else AWS).
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
+    /// AWS profile in ~/.aws/config and ~/.aws/credentials (default: AWS_PROFILE,
+    /// else "default"). Credentials and region are found as the AWS CLI finds
+    /// them: environment, profile (SSO, assume-role, credential_process), web
+    /// identity, ECS, EC2 instance metadata.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send S3 requests unsigned, without credentials (public buckets).
+    #[arg(long)]
+    pub no_sign_request: bool,
     /// S3 requests in flight at once.
     #[arg(long, default_value_t = trailpack_store::DEFAULT_S3_CONCURRENCY, value_name = "N")]
     pub s3_concurrency: usize,
@@ -199,6 +208,8 @@ impl S3Args {
     pub fn options(&self) -> trailpack_store::S3Options {
         trailpack_store::S3Options {
             endpoint: self.s3_endpoint.clone(),
+            profile: self.profile.clone(),
+            unsigned: self.no_sign_request,
             concurrency: self.s3_concurrency,
             retries: self.s3_retries,
             multipart_threshold: self.s3_multipart_mib << 20,

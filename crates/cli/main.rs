@@ -53,11 +53,16 @@ fn main() -> ExitCode {
 
 /// The error and its sources on one line. The library errors put their cause in
 /// their own message too (quarantine reasons are one line), so a source whose text
-/// is already there is not repeated.
+/// is already there is not repeated. A cause that spans lines (a credential
+/// helper's stderr, say) is folded onto the one line.
 fn error_line(error: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in error.chain() {
-        let text = cause.to_string();
+        let text = cause
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if line.contains(&text) {
             continue;
         }
@@ -364,6 +369,16 @@ mod tests {
         assert_eq!(
             error_line(&error),
             "reading the archive: a/part.parquet: gone"
+        );
+    }
+
+    #[test]
+    fn an_error_line_is_one_line() {
+        let helper = std::io::Error::other("exited with code 3. Stderr: session expired\n\n");
+        let error = anyhow::Error::new(helper).context("no credentials");
+        assert_eq!(
+            error_line(&error),
+            "no credentials: exited with code 3. Stderr: session expired"
         );
     }
 }

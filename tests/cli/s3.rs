@@ -848,3 +848,205 @@ fn shards_commit_side_by_side_on_s3() {
     assert_eq!(restored_s3(url), source_files(&trail));
     run_ok(&["verify", url, "--s3-endpoint", &endpoint, "--deep"]);
 }
+
+/// trailpack with AWS settings from `home/.aws` only: no `AWS_*` variables, and
+/// instance metadata off (on this machine the metadata address answers 403).
+fn trailpack_with_home(home: &Path, args: &[&str]) -> Output {
+    home_command(home)
+        .args(args)
+        .output()
+        .expect("run trailpack")
+}
+
+fn home_command(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trailpack"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+/// Archive `trail` to `archive` on S3 with the AWS `profile` of `home`.
+fn archive_with_profile(home: &Path, trail: &Path, archive: &str, profile: &str) {
+    let args = [
+        "archive",
+        path_str(trail),
+        "--to",
+        archive,
+        "--profile",
+        profile,
+        "-q",
+    ];
+    let output = trailpack_with_home(home, &args);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// A home whose `~/.aws/config` holds `config` and `~/.aws/credentials`
+/// holds `credentials`.
+fn aws_home(config: &str, credentials: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(home.path().join(".aws/config"), config).unwrap();
+    std::fs::write(home.path().join(".aws/credentials"), credentials).unwrap();
+    home
+}
+
+/// What `query` prints for `trail` archived to a local directory.
+fn archived_locally(trail: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    run_ok(&["archive", path_str(trail), "--to", path_str(&archive), "-q"]);
+    query_all(&archive)
+}
+
+/// The one line a failed run printed, checked to be one line.
+fn one_error_line(output: &Output) -> String {
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn keys_region_and_endpoint_come_from_the_profile() {
+    if !s3_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 40, 21);
+    create_bucket("profiles");
+    let endpoint = endpoint();
+    let home = aws_home(
+        &format!(
+            "[default]\nregion = eu-west-1\n\n\
+             [profile audit]\nregion = us-east-1\nendpoint_url = {endpoint}\n\n\
+             [profile keyless]\nregion = us-east-1\nendpoint_url = {endpoint}\n\n\
+             [profile reader]\nrole_arn = arn:aws:iam::123456789012:role/reader\n\
+             source_profile = audit\nregion = us-east-1\nendpoint_url = {endpoint}\n"
+        ),
+        "[audit]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    );
+    let archive = "s3://profiles/archive";
+    archive_with_profile(home.path(), &trail, archive, "audit");
+    // The archive is on the profile's endpoint, where the test credentials read it.
+    let expected = query_s3(archive);
+    assert_eq!(expected, archived_locally(&trail));
+    // AWS_PROFILE chooses the profile as --profile does.
+    let output = home_command(home.path())
+        .env("AWS_PROFILE", "audit")
+        .args(["query", archive, "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), expected);
+    // Assume-role through source_profile: the role's keys come from STS at the
+    // profile's endpoint (the test server answers STS too), signed with audit's.
+    let output = trailpack_with_home(
+        home.path(),
+        &["query", archive, "--profile", "reader", "--format", "jsonl"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), expected);
+
+    // A profile without keys, and one that does not exist: one line each, naming
+    // the profile and the sources tried, and never the metadata address.
+    for (profile, reason) in [("keyless", ""), ("missing", "`missing` was not defined")] {
+        let output = trailpack_with_home(home.path(), &["query", archive, "--profile", profile]);
+        let line = one_error_line(&output);
+        assert!(
+            line.starts_with("trailpack: error: s3://profiles: no AWS credentials found (tried: environment variables"),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!(
+                "profile {profile:?} in ~/.aws/config and ~/.aws/credentials"
+            )),
+            "{line}"
+        );
+        assert!(
+            line.contains("EC2 instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"),
+            "{line}"
+        );
+        assert!(line.contains(reason), "{line}");
+        assert!(!line.contains("169.254"), "{line}");
+    }
+    // Nothing was written by the runs that failed.
+    assert_eq!(query_s3(archive), expected);
+    // Unsigned requests need no keys, and the endpoint still comes from the
+    // profile; the bucket refuses them until its policy lets anyone read.
+    let unsigned = [
+        "query",
+        archive,
+        "--profile",
+        "keyless",
+        "--no-sign-request",
+        "--format",
+        "jsonl",
+    ];
+    let line = one_error_line(&trailpack_with_home(home.path(), &unsigned));
+    assert!(line.contains("403 Forbidden"), "{line}");
+    let code = "import boto3, json, sys\n\
+        statement = {'Effect': 'Allow', 'Principal': '*', 'Action': ['s3:GetObject', 's3:ListBucket'], \
+        'Resource': ['arn:aws:s3:::profiles', 'arn:aws:s3:::profiles/*']}\n\
+        boto3.client('s3', endpoint_url=sys.argv[1]).put_bucket_policy(Bucket='profiles', \
+        Policy=json.dumps({'Version': '2012-10-17', 'Statement': [statement]}))\n";
+    let output = with_credentials(&mut Command::new(s3_python()))
+        .args(["-c", code, &endpoint])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = trailpack_with_home(home.path(), &unsigned);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), expected);
+}
+
+#[test]
+fn a_credential_process_profile_signs_the_requests() {
+    if !s3_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    generate(&trail, 20, 22);
+    create_bucket("process");
+    let calls = dir.path().join("calls");
+    let helper = dir.path().join("credentials.sh");
+    std::fs::write(
+        &helper,
+        format!(
+            "echo called >> '{}'\n\
+             echo '{{\"Version\": 1, \"AccessKeyId\": \"test\", \"SecretAccessKey\": \"test\", \
+             \"SessionToken\": \"session\", \"Expiration\": \"2999-01-01T00:00:00Z\"}}'\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    let failing = dir.path().join("expired.sh");
+    std::fs::write(&failing, "echo 'the SSO session has expired' >&2\nexit 3\n").unwrap();
+    let endpoint = endpoint();
+    let home = aws_home(
+        &format!(
+            "[profile process]\nregion = us-east-1\nendpoint_url = {endpoint}\n\
+             credential_process = sh {}\n\n\
+             [profile expired]\nregion = us-east-1\nendpoint_url = {endpoint}\n\
+             credential_process = sh {}\n",
+            helper.display(),
+            failing.display()
+        ),
+        "",
+    );
+    let archive = "s3://process/archive";
+    archive_with_profile(home.path(), &trail, archive, "process");
+    // Fetched once for the run, then kept until shortly before it expires.
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "called\n");
+    assert_eq!(query_s3(archive), archived_locally(&trail));
+
+    let output = trailpack_with_home(home.path(), &["query", archive, "--profile", "expired"]);
+    let line = one_error_line(&output);
+    assert!(line.contains("no AWS credentials found (tried:"), "{line}");
+    assert!(line.contains("profile \"expired\""), "{line}");
+    assert!(line.contains("the SSO session has expired"), "{line}");
+}

@@ -567,6 +567,7 @@ mod tests {
     fn remote_parts_serve_reads_from_fetched_ranges() {
         let options = S3Options {
             endpoint: Some("http://127.0.0.1:9".into()),
+            unsigned: true,
             ..S3Options::default()
         };
         let root = ArchiveRoot::open("s3://b/p", &options).unwrap();

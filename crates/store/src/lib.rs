@@ -22,6 +22,7 @@
 //! assert_eq!(root.read("_delta_log/00000000000000000000.json").unwrap().unwrap(), &b"{}"[..]);
 //! ```
 
+mod aws;
 mod durable;
 mod root;
 mod s3;
@@ -57,6 +58,19 @@ pub enum StoreError {
         /// The underlying error.
         #[source]
         error: object_store::Error,
+    },
+    /// The AWS credential chain produced no credentials: no source had any, or
+    /// one that is configured failed (a failing `credential_process`, an expired
+    /// SSO session, a profile that does not exist, instance metadata refused).
+    #[error("{url}: no AWS credentials found (tried: {tried})")]
+    NoCredentials {
+        /// The bucket's URL.
+        url: String,
+        /// The sources looked at, in order.
+        tried: String,
+        /// The failure of a configured source, if one failed.
+        #[source]
+        error: Option<aws_credential_types::provider::error::CredentialsError>,
     },
     /// A malformed `s3://` URL.
     #[error("{0}")]

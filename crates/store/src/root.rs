@@ -629,6 +629,7 @@ mod tests {
     fn s3_locations_name_bucket_and_prefix() {
         let options = S3Options {
             endpoint: Some("http://127.0.0.1:9".into()),
+            unsigned: true,
             ..S3Options::default()
         };
         let root = ArchiveRoot::open("s3://bucket/archive/", &options).unwrap();

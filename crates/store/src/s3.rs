@@ -15,7 +15,7 @@ use object_store::{
     BackoffConfig, ObjectStore, ObjectStoreExt, PutMode, PutOptions, RetryConfig, WriteMultipart,
 };
 
-use crate::StoreError;
+use crate::{StoreError, aws};
 
 /// Default number of S3 requests in flight at once: enough to hide S3's first-byte
 /// latency (tens of ms) behind two decoding threads, well under S3's per-prefix
@@ -27,13 +27,20 @@ pub const DEFAULT_S3_RETRIES: usize = 10;
 /// Default first backoff after a throttled or failed request.
 pub const DEFAULT_S3_BACKOFF: Duration = Duration::from_millis(100);
 
-/// How to reach S3. Credentials and the region come from the standard AWS
-/// environment (`AWS_ACCESS_KEY_ID`, `AWS_SESSION_TOKEN`, `AWS_REGION`, web
-/// identity, ECS task roles, EC2 instance profiles).
+/// How to reach S3. Credentials, the region and the endpoint are found as the AWS
+/// CLI finds them: the environment, then the profile in `~/.aws/config` and
+/// `~/.aws/credentials` (SSO, assume-role, `credential_process`, `endpoint_url`),
+/// web identity, ECS task roles and EC2 instance profiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Options {
-    /// Endpoint of an S3-compatible store; `AWS_ENDPOINT_URL` when `None`.
+    /// Endpoint of an S3-compatible store; when `None`, `AWS_ENDPOINT_URL` or the
+    /// profile's `endpoint_url`, else AWS.
     pub endpoint: Option<String>,
+    /// The AWS profile to use; `AWS_PROFILE` (else `default`) when `None`.
+    pub profile: Option<String>,
+    /// Send requests unsigned, without credentials (public buckets; the AWS CLI's
+    /// `--no-sign-request`).
+    pub unsigned: bool,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// Retries of a throttled or failed request.
@@ -48,6 +55,8 @@ impl Default for S3Options {
     fn default() -> Self {
         S3Options {
             endpoint: None,
+            profile: None,
+            unsigned: false,
             concurrency: DEFAULT_S3_CONCURRENCY,
             retries: DEFAULT_S3_RETRIES,
             backoff: DEFAULT_S3_BACKOFF,
@@ -71,8 +80,15 @@ impl std::fmt::Debug for S3Bucket {
 }
 
 impl S3Bucket {
-    /// Open `bucket` with `options`.
+    /// Open `bucket` with `options`. Fails at once, in one line, when no
+    /// credentials can be found.
     pub fn open(bucket: &str, options: &S3Options) -> Result<Arc<S3Bucket>, StoreError> {
+        let url = format!("s3://{bucket}");
+        let settings = runtime().block_on(aws::resolve(
+            options.profile.as_deref(),
+            !options.unsigned,
+            &url,
+        ))?;
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_retry(RetryConfig {
@@ -84,20 +100,27 @@ impl S3Bucket {
                 max_retries: options.retries,
                 retry_timeout: Duration::from_secs(180),
             });
-        if let Some(endpoint) = &options.endpoint {
+        builder = match settings.credentials {
+            Some(credentials) => builder.with_credentials(credentials),
+            None => builder.with_skip_signature(true),
+        };
+        // The AWS CLI puts AWS_DEFAULT_REGION before the profile's region; the SDK
+        // does not read it, but object_store's from_env above did.
+        let default_region_wins = std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_some();
+        if let Some(region) = settings.region.filter(|_| !default_region_wins) {
+            builder = builder.with_region(region);
+        }
+        let endpoint = options.endpoint.clone().or(settings.endpoint);
+        if let Some(endpoint) = &endpoint {
             builder = builder.with_endpoint(endpoint);
+            if endpoint.starts_with("http://") {
+                builder = builder.with_allow_http(true);
+            }
         }
-        let endpoint = options
-            .endpoint
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-        if endpoint.is_some_and(|e| e.starts_with("http://")) {
-            builder = builder.with_allow_http(true);
-        }
-        let store = builder.build().map_err(|error| StoreError::S3 {
-            url: format!("s3://{bucket}"),
-            error,
-        })?;
+        let store = builder
+            .build()
+            .map_err(|error| StoreError::S3 { url, error })?;
         Ok(Arc::new(S3Bucket {
             name: bucket.to_string(),
             store: Arc::new(store),
