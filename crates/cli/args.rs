@@ -44,6 +44,9 @@ pub enum Command {
     /// Find events in an archive and print the original records (or a table),
     /// in event-time order.
     Query(QueryArgs),
+    /// Run Sigma rules (the built-in CIS pack, or your own) over an archive in one
+    /// pass, and report what each found.
+    Detect(DetectArgs),
     /// Convert an archive written by an earlier trailpack (JSON commits) into a
     /// Delta Lake table, in place; safe to interrupt and run again.
     Upgrade(UpgradeArgs),
@@ -96,13 +99,10 @@ pub enum QueryFormat {
     Table,
 }
 
+/// Which events `query` and `detect` look at: event time, and the partition's
+/// account and region.
 #[derive(Debug, Args)]
-pub struct QueryArgs {
-    /// The archive: a directory or an s3://bucket/prefix URL.
-    #[arg(value_name = "ARCHIVE")]
-    pub archive: String,
-    #[command(flatten)]
-    pub s3: S3Args,
+pub struct EventScope {
     /// Events at or after this UTC event time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z).
     #[arg(long, value_name = "TIME")]
     pub from: Option<UtcTime>,
@@ -115,6 +115,55 @@ pub struct QueryArgs {
     /// Region of the partition, repeatable.
     #[arg(long, value_name = "REGION")]
     pub region: Vec<String>,
+}
+
+/// Output formats of `detect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectFormat {
+    /// Aligned columns, one rule a line.
+    Table,
+    /// One JSON object per rule.
+    Jsonl,
+    /// One JSON document: rules, and the rule files skipped.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The archive: a directory or an s3://bucket/prefix URL.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// Sigma rule files, or directories of them (.yml, .yaml), repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<std::path::PathBuf>,
+    /// Run the built-in pack too (the default when no --rules is given).
+    #[arg(long)]
+    pub builtin: bool,
+    #[command(flatten)]
+    pub scope: EventScope,
+    /// Output format of the per-rule summary.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: DetectFormat,
+    /// Print each matching record instead (exact bytes, JSONL:
+    /// {"rule":ID,"record":RECORD}); the summary goes to stderr.
+    #[arg(long)]
+    pub events: bool,
+    /// Print, on stderr, what pruning skipped and how many rows were rebuilt.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The archive: a directory or an s3://bucket/prefix URL.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[command(flatten)]
+    pub scope: EventScope,
     /// eventSource, exactly (e.g. s3.amazonaws.com), repeatable.
     #[arg(long, value_name = "SOURCE")]
     pub event_source: Vec<String>,

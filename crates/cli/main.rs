@@ -6,6 +6,7 @@
 
 mod archive;
 mod args;
+mod detect;
 mod integrity;
 mod progress;
 mod query;
@@ -81,6 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stats(args) => stats(args),
         Command::Schema(args) => schema(args),
         Command::Query(args) => query::run(args),
+        Command::Detect(args) => detect::run(args),
         Command::Validate(args) => integrity::validate(args),
         Command::Verify(args) => integrity::verify(args),
         Command::Compact(args) => compact(args),

@@ -9,7 +9,7 @@ use trailpack_source::UtcTime;
 
 use crate::args::{QueryArgs, QueryFormat};
 
-fn micros(time: Option<UtcTime>) -> Option<i64> {
+pub fn micros(time: Option<UtcTime>) -> Option<i64> {
     time.and_then(|t| parse_event_time(&t.to_string()))
 }
 
@@ -20,10 +20,10 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
         anyhow::bail!("--columns: unknown column {unknown:?} (see `trailpack schema`)");
     }
     let filter = QueryFilter {
-        from_us: micros(args.from),
-        until_us: micros(args.until),
-        accounts: std::mem::take(&mut args.account),
-        regions: std::mem::take(&mut args.region),
+        from_us: micros(args.scope.from),
+        until_us: micros(args.scope.until),
+        accounts: std::mem::take(&mut args.scope.account),
+        regions: std::mem::take(&mut args.scope.region),
         event_sources: std::mem::take(&mut args.event_source),
         event_names: std::mem::take(&mut args.event_name),
         principals: std::mem::take(&mut args.principal),
@@ -34,6 +34,7 @@ pub fn run(mut args: QueryArgs) -> anyhow::Result<u8> {
         event_ids: std::mem::take(&mut args.event_id),
         read_only: args.read_only,
         user_agents: std::mem::take(&mut args.user_agent),
+        any_of: Vec::new(),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -204,7 +205,7 @@ fn csv_quote(cell: &str) -> String {
     }
 }
 
-fn print_explain(explain: &Explain) {
+pub fn print_explain(explain: &Explain) {
     eprintln!(
         "parts:      {} in the archive, {} pruned by partition, {} by their event-time range",
         explain.parts, explain.parts_pruned_by_partition, explain.parts_pruned_by_time

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod detect;
 mod integrity;
 mod lifecycle;
 mod limits;

@@ -36,7 +36,9 @@ mod verify;
 
 use std::path::PathBuf;
 
-pub use query::{Explain, QueryFilter, QueryMatch, count, query, scan};
+pub use query::{
+    ColumnTest, Explain, QueryFilter, QueryMatch, TextMatch, count, query, query_each, scan,
+};
 pub use restore::{DEFAULT_REMOTE_JOBS, FileFilter, RestoreOptions, RestoreReport, restore};
 pub use stats::{Stats, stats};
 pub use verify::{VerifyOptions, VerifyReport, verify};

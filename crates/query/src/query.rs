@@ -65,6 +65,99 @@ pub struct QueryFilter {
     pub read_only: Option<bool>,
     /// `userAgent`, as a substring.
     pub user_agents: Vec<String>,
+    /// Rows that at least one of these conjunctions of column tests selects (an
+    /// OR of ANDs, as a set of detection rules asks); empty selects every row.
+    pub any_of: Vec<Vec<ColumnTest>>,
+}
+
+/// A test of one string column: case-insensitive, as Sigma matches by default,
+/// or a regular expression.
+#[derive(Debug, Clone)]
+pub struct ColumnTest {
+    /// The archive's leaf column (`eventname`, `useridentity.type`).
+    pub column: String,
+    /// How a value is compared.
+    pub how: TextMatch,
+    /// The values, any of which passes: in lower case, or for
+    /// [`TextMatch::Regex`] the patterns.
+    pub values: Vec<String>,
+    regexes: Vec<regex::Regex>,
+}
+
+impl PartialEq for ColumnTest {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.column, self.how, &self.values) == (&other.column, other.how, &other.values)
+    }
+}
+
+impl Eq for ColumnTest {}
+
+/// How a [`ColumnTest`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextMatch {
+    /// The whole value.
+    Equals,
+    /// A prefix.
+    StartsWith,
+    /// A suffix.
+    EndsWith,
+    /// A substring.
+    Contains,
+    /// A match of a regular expression (the `regex` crate's syntax), as written:
+    /// case-sensitive unless the pattern says `(?i)`.
+    Regex,
+}
+
+impl ColumnTest {
+    /// A test of `column` by `how` against `values` (lowered here); fails only
+    /// for a [`TextMatch::Regex`] pattern that does not compile.
+    pub fn try_new(
+        column: &str,
+        how: TextMatch,
+        values: Vec<String>,
+    ) -> Result<ColumnTest, regex::Error> {
+        let (values, regexes) = match how {
+            TextMatch::Regex => {
+                let regexes = values
+                    .iter()
+                    .map(|pattern| regex::Regex::new(pattern))
+                    .collect::<Result<_, _>>()?;
+                (values, regexes)
+            }
+            _ => (
+                values.iter().map(|v| v.to_lowercase()).collect(),
+                Vec::new(),
+            ),
+        };
+        Ok(ColumnTest {
+            column: column.to_string(),
+            how,
+            values,
+            regexes,
+        })
+    }
+
+    /// Whether `value` passes: ASCII values are folded in place, others through
+    /// full Unicode lower case (as Sigma evaluators fold).
+    pub fn passes(&self, value: &str) -> bool {
+        if self.how == TextMatch::Regex {
+            return self.regexes.iter().any(|regex| regex.is_match(value));
+        }
+        let folded;
+        let value = if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
+            value
+        } else {
+            folded = value.to_lowercase();
+            folded.as_str()
+        };
+        self.values.iter().any(|wanted| match self.how {
+            TextMatch::Equals => value == wanted,
+            TextMatch::StartsWith => value.starts_with(wanted.as_str()),
+            TextMatch::EndsWith => value.ends_with(wanted.as_str()),
+            TextMatch::Contains => value.contains(wanted.as_str()),
+            TextMatch::Regex => false,
+        })
+    }
 }
 
 /// One matching record.
@@ -203,7 +296,8 @@ pub fn query(
     filter: &QueryFilter,
     limit: Option<usize>,
 ) -> Result<(Vec<QueryMatch>, Explain), QueryError> {
-    let (mut matches, explain) = run(root, filter, true)?;
+    let (per_part, explain) = run(root, filter, true, |matches| matches)?;
+    let mut matches: Vec<QueryMatch> = per_part.into_iter().flatten().collect();
     matches.sort_by(|a, b| {
         (a.event_time, &a.source_key, a.record_index).cmp(&(
             b.event_time,
@@ -219,16 +313,29 @@ pub fn query(
 
 /// Count the events `filter` matches, reading only the filter columns.
 pub fn count(root: &ArchiveRoot, filter: &QueryFilter) -> Result<(u64, Explain), QueryError> {
-    let (_, explain) = run(root, filter, false)?;
+    let (_, explain) = run(root, filter, false, |_| ())?;
     Ok((explain.rows_matched, explain))
 }
 
-/// Prune and match; with `fetch`, also read and rebuild the matching rows.
-fn run(
+/// Run `filter` over the archive at `root` and hand each part's matches, rebuilt,
+/// to `per_part` as soon as that part is scanned (parts in parallel, in no set
+/// order), so that only the matches of the parts in flight are held at once.
+pub fn query_each<T: Send>(
+    root: &ArchiveRoot,
+    filter: &QueryFilter,
+    per_part: impl Fn(Vec<QueryMatch>) -> T + Sync,
+) -> Result<(Vec<T>, Explain), QueryError> {
+    run(root, filter, true, per_part)
+}
+
+/// Prune and match; with `fetch`, also read and rebuild the matching rows, which
+/// go to `per_part` one part at a time.
+fn run<T: Send>(
     root: &ArchiveRoot,
     filter: &QueryFilter,
     fetch: bool,
-) -> Result<(Vec<QueryMatch>, Explain), QueryError> {
+    per_part: impl Fn(Vec<QueryMatch>) -> T + Sync,
+) -> Result<(Vec<T>, Explain), QueryError> {
     let table = Table::open(root)?;
     let mut explain = Explain::default();
     let predicates = filter.predicates();
@@ -250,7 +357,7 @@ fn run(
     }
     // Parts are independent: scan them on every core. Parts on S3 spend most of
     // their time waiting for responses, so more of them are scanned at once.
-    let scan_all = || -> Vec<Result<(Vec<QueryMatch>, Explain), QueryError>> {
+    let scan_all = || -> Vec<Result<(T, Explain), QueryError>> {
         to_scan
             .par_iter()
             .map(|part| {
@@ -265,7 +372,7 @@ fn run(
                     &mut part_explain,
                     &mut part_matches,
                 )?;
-                Ok((part_matches, part_explain))
+                Ok((per_part(part_matches), part_explain))
             })
             .collect()
     };
@@ -278,13 +385,13 @@ fn run(
             .map_err(|e| QueryError::Threads(e.to_string()))?
             .install(scan_all),
     };
-    let mut matches = Vec::new();
+    let mut results = Vec::with_capacity(scanned.len());
     for result in scanned {
-        let (part_matches, part_explain) = result?;
-        matches.extend(part_matches);
+        let (part_result, part_explain) = result?;
+        results.push(part_result);
         explain.add(&part_explain);
     }
-    Ok((matches, explain))
+    Ok((results, explain))
 }
 
 /// Parts of an archive on S3 scanned at once.
@@ -505,6 +612,9 @@ impl<'f> PartScan<'f> {
         if filter.errors_only {
             leaves.extend(self.leaf("errorcode"));
             leaves.extend(self.leaf("errormessage"));
+        }
+        for test in filter.any_of.iter().flatten() {
+            leaves.extend(self.leaf(&test.column));
         }
         leaves.sort_unstable();
         leaves.dedup();
@@ -790,6 +900,28 @@ fn evaluate(batch: &RecordBatch, filter: &QueryFilter, predicates: &[Predicate])
                 code.is_some_and(|c| c.is_valid(row)) || message.is_some_and(|m| m.is_valid(row));
         }
     }
+    if !filter.any_of.is_empty() {
+        let conjunctions: Vec<Vec<(&ColumnTest, Option<&arrow_array::StringArray>)>> = filter
+            .any_of
+            .iter()
+            .map(|tests| {
+                tests
+                    .iter()
+                    .map(|test| {
+                        let strings = column(batch, &test.column).and_then(|c| c.as_string_opt());
+                        (test, strings)
+                    })
+                    .collect()
+            })
+            .collect();
+        for (row, keep) in keep.iter_mut().enumerate() {
+            *keep &= conjunctions.iter().any(|tests| {
+                tests.iter().all(|(test, strings)| {
+                    strings.is_some_and(|s| s.is_valid(row) && test.passes(s.value(row)))
+                })
+            });
+        }
+    }
     keep
 }
 
@@ -817,4 +949,33 @@ fn collect_matches(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test(how: TextMatch, values: &[&str]) -> ColumnTest {
+        let values = values.iter().map(|v| v.to_string()).collect();
+        ColumnTest::try_new("eventname", how, values).unwrap()
+    }
+
+    #[test]
+    fn column_tests_fold_case_as_sigma_does() {
+        assert!(test(TextMatch::Equals, &["ConsoleLogin"]).passes("consolelogin"));
+        assert!(!test(TextMatch::Equals, &["ConsoleLogin"]).passes("ConsoleLogins"));
+        assert!(test(TextMatch::StartsWith, &["Delete"]).passes("DELETEBucket"));
+        assert!(test(TextMatch::EndsWith, &["Policy"]).passes("PutBucketPOLICY"));
+        assert!(test(TextMatch::Contains, &["ÉTÉ"]).passes("l'été"));
+        assert!(!test(TextMatch::Contains, &["x"]).passes("abc"));
+    }
+
+    #[test]
+    fn regular_expressions_keep_their_case_unless_they_say_otherwise() {
+        assert!(test(TextMatch::Regex, &["^Get"]).passes("GetObject"));
+        assert!(!test(TextMatch::Regex, &["^Get"]).passes("getObject"));
+        assert!(test(TextMatch::Regex, &["(?i)^get"]).passes("GetObject"));
+        let broken = ColumnTest::try_new("eventname", TextMatch::Regex, vec!["(".into()]);
+        assert!(broken.is_err());
+    }
 }
