@@ -146,6 +146,15 @@ pub struct DetectArgs {
     /// Output format of the per-rule summary.
     #[arg(long, value_enum, default_value = "table")]
     pub format: DetectFormat,
+    /// Report what was first seen after the baseline: each account's first event
+    /// in a region, each principal's first call to an event source. Rules run
+    /// too only with --builtin or --rules.
+    #[arg(long)]
+    pub first_seen: bool,
+    /// The baseline of --first-seen, from the earliest event in scope (90d, 2w,
+    /// 36h).
+    #[arg(long, value_name = "AGE", value_parser = parse_age, default_value = "30d")]
+    pub baseline: std::time::Duration,
     /// Print each matching record instead (exact bytes, JSONL:
     /// {"rule":ID,"record":RECORD}); the summary goes to stderr.
     #[arg(long)]

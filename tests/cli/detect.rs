@@ -213,3 +213,108 @@ fn unusable_rule_files_are_named_skipped_and_set_the_exit_status() {
     let output = trailpack(&["detect", path_str(&archive), "--format", "yaml"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Microseconds since the epoch of a `YYYY-MM-DDTHH:MM:SS[.f]Z` time.
+fn micros(time: &str) -> Option<i64> {
+    let (date, clock) = time.strip_suffix('Z')?.split_once('T')?;
+    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut hms = clock.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let digits: String = format!("{fraction:0<6}").chars().take(6).collect();
+    let fraction: i64 = digits.parse().ok()?;
+    Some(((days * 24 + h) * 60 + min) * 60_000_000 + s * 1_000_000 + fraction)
+}
+
+#[test]
+fn first_seen_finds_what_a_brute_force_pass_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trail, archive) = archived_attacks(dir.path());
+    let output = trailpack(&[
+        "detect",
+        path_str(&archive),
+        "--first-seen",
+        "--baseline",
+        "36h",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    // With --first-seen alone, no rule runs.
+    let lines: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(lines.iter().all(|l| l.get("first_seen").is_some()));
+    let reported: Vec<(String, String, String, i64, String)> = lines
+        .iter()
+        .map(|l| {
+            let field = |name: &str| l[name].as_str().unwrap().to_string();
+            let first = micros(&field("first")).unwrap();
+            (
+                field("first_seen"),
+                field("subject"),
+                field("value"),
+                first,
+                field("eventID"),
+            )
+        })
+        .collect();
+
+    type Key = (String, String, String);
+    let mut firsts: BTreeMap<Key, (i64, String)> = BTreeMap::new();
+    for bytes in source_files(&trail).values() {
+        let Ok(file) = serde_json::from_slice::<Value>(bytes) else {
+            continue;
+        };
+        for record in file["Records"].as_array().into_iter().flatten() {
+            let Some(time) = record["eventTime"].as_str().and_then(micros) else {
+                continue;
+            };
+            let text = |value: &Value| value.as_str().map(str::to_string);
+            let event_id = text(&record["eventID"]).unwrap_or_default();
+            let pairs = [
+                (
+                    "region",
+                    &record["recipientAccountId"],
+                    &record["awsRegion"],
+                ),
+                (
+                    "event-source",
+                    &record["userIdentity"]["arn"],
+                    &record["eventSource"],
+                ),
+            ];
+            for (kind, subject, value) in pairs {
+                if let (Some(subject), Some(value)) = (text(subject), text(value)) {
+                    let first = firsts
+                        .entry((kind.to_string(), subject, value))
+                        .or_insert((time, event_id.clone()));
+                    *first = first.clone().min((time, event_id.clone()));
+                }
+            }
+        }
+    }
+    let start = firsts.values().map(|(time, _)| *time).min().unwrap();
+    let baseline_end = start + 36 * 3_600 * 1_000_000;
+    let mut expected: Vec<(String, String, String, i64, String)> = firsts
+        .into_iter()
+        .filter(|(_, (time, _))| *time >= baseline_end)
+        .map(|((kind, subject, value), (time, id))| (kind, subject, value, time, id))
+        .collect();
+    let mut sorted_reported = reported.clone();
+    sorted_reported.sort();
+    expected.sort();
+    assert_eq!(sorted_reported, expected);
+    // Something is new after the baseline on both counts, and output is in time order.
+    assert!(expected.iter().any(|e| e.0 == "region"));
+    assert!(expected.iter().any(|e| e.0 == "event-source"));
+    assert!(reported.windows(2).all(|w| w[0].3 <= w[1].3));
+}

@@ -10,9 +10,12 @@
 //! the rules' conditions: parts are pruned by partition and time, rows are
 //! selected on those columns, and only the selected rows are rebuilt and given to
 //! the rules. A rule that names no such column makes the pass read every row.
+//! [`first_seen`] reports, from the columns alone, each account's first event in
+//! a region and each principal's first call to an event source after a baseline.
 //!
 //! Main types: [`RuleSet`], [`Rule`], [`RuleProblem`], [`DetectOptions`],
-//! [`Detections`], [`RuleSummary`], [`Hit`], [`DetectError`].
+//! [`Detections`], [`RuleSummary`], [`Hit`], [`FirstSeen`], [`Novelty`],
+//! [`DetectError`].
 //!
 //! ```no_run
 //! use trailpack_detect::{DetectOptions, RuleSet, detect};
@@ -29,10 +32,12 @@
 //! }
 //! ```
 
+mod first_seen;
 mod pushdown;
 mod rules;
 mod scan;
 
+pub use first_seen::{DEFAULT_BASELINE, FirstSeen, Novelty, NoveltyKind, first_seen};
 pub use rules::{BUILTIN_RULES, Rule, RuleProblem, RuleSet};
 pub use scan::{DetectOptions, Detections, Hit, RuleSummary, detect};
 

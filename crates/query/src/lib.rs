@@ -37,7 +37,8 @@ mod verify;
 use std::path::PathBuf;
 
 pub use query::{
-    ColumnTest, Explain, QueryFilter, QueryMatch, TextMatch, count, query, query_each, scan,
+    ColumnTest, Explain, QueryFilter, QueryMatch, TextMatch, column, count, fold_columns, query,
+    query_each, scan,
 };
 pub use restore::{DEFAULT_REMOTE_JOBS, FileFilter, RestoreOptions, RestoreReport, restore};
 pub use stats::{Stats, stats};

@@ -336,9 +336,55 @@ fn run<T: Send>(
     fetch: bool,
     per_part: impl Fn(Vec<QueryMatch>) -> T + Sync,
 ) -> Result<(Vec<T>, Explain), QueryError> {
+    let predicates = filter.predicates();
+    each_part(root, filter, |part, explain| {
+        let mut part_matches = Vec::new();
+        scan_part(
+            root,
+            part,
+            filter,
+            &predicates,
+            fetch,
+            explain,
+            &mut part_matches,
+        )?;
+        Ok(per_part(part_matches))
+    })
+}
+
+/// Read `columns` (leaf names) of every row `filter` selects and fold the batches
+/// of each part with `fold`, from `init()`: the parts' results, in no set order.
+/// No record is rebuilt.
+pub fn fold_columns<T: Send>(
+    root: &ArchiveRoot,
+    filter: &QueryFilter,
+    columns: &[&str],
+    init: impl Fn() -> T + Sync,
+    fold: impl Fn(T, &RecordBatch) -> T + Sync,
+) -> Result<(Vec<T>, Explain), QueryError> {
+    let predicates = filter.predicates();
+    each_part(root, filter, |part, explain| {
+        let path = root.locate(&part.path);
+        let file = open_part_ranged(root, &part.path, part.bytes)?;
+        let scan = PartScan::open(&file, &path, explain)?;
+        let candidates = scan.prune_row_groups(filter, &predicates, explain)?;
+        let masks = scan.match_rows(&candidates, filter, &predicates, explain)?;
+        let folded = scan.fold_rows(masks, columns, explain, init(), &fold);
+        explain.bytes_fetched += file.bytes_fetched();
+        folded
+    })
+}
+
+/// The parts `filter` cannot rule out by partition or time, each given to `scan`
+/// (in parallel; more at once on S3, where they mostly wait), with the counts of
+/// what was pruned and scanned.
+fn each_part<T: Send>(
+    root: &ArchiveRoot,
+    filter: &QueryFilter,
+    scan: impl Fn(&PartInfo, &mut Explain) -> Result<T, QueryError> + Sync,
+) -> Result<(Vec<T>, Explain), QueryError> {
     let table = Table::open(root)?;
     let mut explain = Explain::default();
-    let predicates = filter.predicates();
     let mut to_scan = Vec::new();
     for part in table.snapshot().part_infos() {
         explain.parts += 1;
@@ -355,24 +401,13 @@ fn run<T: Send>(
             to_scan.push(part);
         }
     }
-    // Parts are independent: scan them on every core. Parts on S3 spend most of
-    // their time waiting for responses, so more of them are scanned at once.
     let scan_all = || -> Vec<Result<(T, Explain), QueryError>> {
         to_scan
             .par_iter()
             .map(|part| {
                 let mut part_explain = Explain::default();
-                let mut part_matches = Vec::new();
-                scan_part(
-                    root,
-                    part,
-                    filter,
-                    &predicates,
-                    fetch,
-                    &mut part_explain,
-                    &mut part_matches,
-                )?;
-                Ok((per_part(part_matches), part_explain))
+                let result = scan(part, &mut part_explain)?;
+                Ok((result, part_explain))
             })
             .collect()
     };
@@ -618,21 +653,7 @@ impl<'f> PartScan<'f> {
         }
         leaves.sort_unstable();
         leaves.dedup();
-        let chunks = candidates.iter().flat_map(|&rg| {
-            let row_group = metadata.row_group(rg);
-            leaves.iter().map(move |&c| {
-                let (start, length) = row_group.column(c).byte_range();
-                start..start.saturating_add(length)
-            })
-        });
-        self.file.prefetch(chunks).map_err(|e| self.error(e))?;
-        for &rg in candidates {
-            let row_group = metadata.row_group(rg);
-            explain.bytes_read += leaves
-                .iter()
-                .map(|&c| row_group.column(c).compressed_size().max(0) as u64)
-                .sum::<u64>();
-        }
+        self.prefetch_chunks(candidates, &leaves, explain)?;
         explain.row_groups_scanned += candidates.len() as u64;
         let schema = metadata.file_metadata().schema_descr();
         let reader = self
@@ -670,6 +691,65 @@ impl<'f> PartScan<'f> {
             path: self.path.clone(),
             reason: reason.to_string(),
         }
+    }
+
+    /// Prefetch the column chunks of `leaves` in `row_groups` together, and count
+    /// their bytes as read.
+    fn prefetch_chunks(
+        &self,
+        row_groups: &[usize],
+        leaves: &[usize],
+        explain: &mut Explain,
+    ) -> Result<(), QueryError> {
+        let metadata = self.metadata();
+        let chunks = row_groups.iter().flat_map(|&rg| {
+            let row_group = metadata.row_group(rg);
+            leaves.iter().map(move |&c| {
+                let (start, length) = row_group.column(c).byte_range();
+                start..start.saturating_add(length)
+            })
+        });
+        self.file.prefetch(chunks).map_err(|e| self.error(e))?;
+        for &rg in row_groups {
+            let row_group = metadata.row_group(rg);
+            explain.bytes_read += leaves
+                .iter()
+                .map(|&c| row_group.column(c).compressed_size().max(0) as u64)
+                .sum::<u64>();
+        }
+        Ok(())
+    }
+
+    /// Read `columns` of the rows that matched and fold each batch into `acc`.
+    fn fold_rows<T>(
+        &self,
+        masks: Vec<(usize, BooleanArray)>,
+        columns: &[&str],
+        explain: &mut Explain,
+        mut acc: T,
+        fold: impl Fn(T, &RecordBatch) -> T,
+    ) -> Result<T, QueryError> {
+        if masks.is_empty() {
+            return Ok(acc);
+        }
+        let metadata = self.metadata();
+        let leaves: Vec<usize> = columns.iter().filter_map(|c| self.leaf(c)).collect();
+        let (groups, masks): (Vec<usize>, Vec<BooleanArray>) = masks.into_iter().unzip();
+        self.prefetch_chunks(&groups, &leaves, explain)?;
+        let schema = metadata.file_metadata().schema_descr();
+        let reader = self
+            .builder()?
+            .with_projection(ProjectionMask::leaves(schema, leaves))
+            .with_row_groups(groups)
+            .with_row_selection(RowSelection::from_filters(&masks))
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| self.error(e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| self.error(e.into()))?;
+            acc = fold(acc, &batch);
+        }
+        Ok(acc)
     }
 
     /// Read the full rows that matched, through the page index, and rebuild them.
@@ -823,8 +903,8 @@ fn strings_may_be_in(statistics: Option<&Statistics>, values: &[String]) -> bool
         .any(|v| v.as_bytes() >= min && v.as_bytes() <= max)
 }
 
-/// A leaf column of a batch by dotted name.
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
+/// A leaf column of a batch by dotted name (`useridentity.arn`).
+pub fn column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
     let mut parts = name.split('.');
     let mut array = batch.column_by_name(parts.next()?)?;
     for part in parts {
