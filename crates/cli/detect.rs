@@ -29,6 +29,13 @@ pub fn run(args: DetectArgs) -> anyhow::Result<u8> {
         events: args.events,
     };
     let found = detect(&root, &rules, &options)?;
+    if let Some((key, index)) = found.unparsed.first() {
+        eprintln!(
+            "trailpack: {} records could not be parsed for the rules (nesting deeper than \
+             128, or a lone surrogate escape) and were not checked, the first {key} record {index}",
+            found.unparsed.len()
+        );
+    }
     if args.explain && !rules.is_empty() {
         print_explain(&found.explain);
     }
@@ -131,6 +138,7 @@ fn print_summary(
                     .map(|p| json!({"file": p.origin, "reason": p.reason}))
                     .collect::<Vec<_>>(),
                 "rows_rebuilt": found.explain.rows_matched,
+                "records_not_checked": found.unparsed.len(),
                 "first_seen": first.map(|f| json!({
                     "start": f.start_us.map(|t| time(Some(t))),
                     "baseline_end": f.baseline_end_us.map(|t| time(Some(t))),

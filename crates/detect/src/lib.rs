@@ -47,15 +47,4 @@ pub enum DetectError {
     /// The archive could not be read.
     #[error(transparent)]
     Query(#[from] trailpack_query::QueryError),
-    /// A rebuilt record is not JSON (the archive is damaged).
-    #[error("{source_key}: record {record_index}: not JSON: {error}")]
-    Record {
-        /// The record's source file.
-        source_key: String,
-        /// Its position in the file.
-        record_index: u32,
-        /// The parser's error.
-        #[source]
-        error: serde_json::Error,
-    },
 }

@@ -121,6 +121,8 @@ fn condition_alternatives(condition: &ConditionExpr, detections: &Detections) ->
                 .map(|name| detection_alternatives(&detections.named[name]));
             match quantifier {
                 Quantifier::All => each.fold(every_row(), and),
+                // "0 of" holds on every row.
+                Quantifier::Count(0) => every_row(),
                 Quantifier::Any | Quantifier::Count(_) => each.fold(Vec::new(), or),
             }
         }
@@ -162,33 +164,59 @@ fn column_test(item: &DetectionItem, column: &str) -> Option<ColumnTest> {
     if modifiers.contains(&Modifier::Re) {
         return regex_test(item, column);
     }
-    let mut how = None;
+    let mut how = TextMatch::Equals;
     for modifier in modifiers {
         how = match (modifier, how) {
             // Both only narrow what matches; the test stays a superset.
             (Modifier::All | Modifier::Cased, how) => how,
-            (Modifier::Contains, None) => Some(TextMatch::Contains),
-            (Modifier::StartsWith, None) => Some(TextMatch::StartsWith),
-            (Modifier::EndsWith, None) => Some(TextMatch::EndsWith),
+            (Modifier::Contains, TextMatch::Equals) => TextMatch::Contains,
+            (Modifier::StartsWith, TextMatch::Equals) => TextMatch::StartsWith,
+            (Modifier::EndsWith, TextMatch::Equals) => TextMatch::EndsWith,
             _ => return None,
         };
     }
-    let mut tests = Vec::new();
+    let cased = modifiers.contains(&Modifier::Cased);
+    let mut plain = Vec::new();
+    let mut patterns = Vec::new();
     for value in &item.values {
         let SigmaValue::String(text) = value else {
             return None;
         };
-        tests.push(value_test(text, how.unwrap_or(TextMatch::Equals))?);
+        match text.as_plain() {
+            Some(literal) => plain.push(literal),
+            None => patterns.push(wildcard_regex(text, how, cased)),
+        }
     }
-    let first = tests.first()?.0;
-    // Values of different shapes are all tested as substrings, which each passes.
-    let how = if tests.iter().all(|(h, _)| *h == first) {
-        first
-    } else {
-        TextMatch::Contains
-    };
-    let values = tests.into_iter().map(|(_, v)| v).collect();
-    ColumnTest::try_new(column, how, values).ok()
+    // Plain values fold with to_lowercase, wildcards through a case-insensitive
+    // regex, as the evaluator does; one test cannot hold both.
+    match (plain.is_empty(), patterns.is_empty()) {
+        (false, true) => ColumnTest::try_new(column, how, plain).ok(),
+        (true, false) => ColumnTest::try_new(column, TextMatch::Regex, patterns).ok(),
+        _ => None,
+    }
+}
+
+/// The regular expression the evaluator (rsigma) compiles a value with wildcards
+/// into, so that the column test decides exactly as it does.
+fn wildcard_regex(text: &SigmaString, how: TextMatch, cased: bool) -> String {
+    let mut pattern = String::new();
+    if !cased {
+        pattern.push_str("(?i)");
+    }
+    if !matches!(how, TextMatch::Contains | TextMatch::StartsWith) {
+        pattern.push('^');
+    }
+    for part in &text.parts {
+        match part {
+            StringPart::Plain(text) => pattern.push_str(&regex::escape(text)),
+            StringPart::Special(SpecialChar::WildcardMulti) => pattern.push_str(".*"),
+            StringPart::Special(SpecialChar::WildcardSingle) => pattern.push('.'),
+        }
+    }
+    if !matches!(how, TextMatch::Contains | TextMatch::EndsWith) {
+        pattern.push('$');
+    }
+    pattern
 }
 
 /// `re`, with its flags as the evaluator sets them, on the column itself.
@@ -221,16 +249,10 @@ fn regex_test(item: &DetectionItem, column: &str) -> Option<ColumnTest> {
 /// as a substring of the text, when that cannot be spelt with escapes.
 fn json_text_test(item: &DetectionItem, nested: &str, column: &str) -> Option<ColumnTest> {
     let modifiers = &item.field.modifiers;
-    let plain = |text: &str| {
-        !text.is_empty()
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || " -_.:@,;+".contains(c))
-    };
     if modifiers.as_slice() == [Modifier::Exists] {
         let key = nested.rsplit('.').next()?;
         let exists = matches!(item.values.as_slice(), [SigmaValue::Bool(true)]);
-        return (exists && plain(key))
+        return (exists && safe(key))
             .then(|| ColumnTest::try_new(column, TextMatch::Contains, vec![key.to_string()]).ok())
             .flatten();
     }
@@ -244,57 +266,49 @@ fn json_text_test(item: &DetectionItem, nested: &str, column: &str) -> Option<Co
     if !modifiers.iter().all(|m| allowed.contains(m)) {
         return None;
     }
-    let mut literals = Vec::new();
+    // Booleans and numbers push nothing: the evaluator matches true as "yes" or
+    // "1", and 100 as 1e2, which no substring test can follow.
+    let mut plain = Vec::new();
+    let mut patterns = Vec::new();
     for value in &item.values {
-        let literal = match value {
-            SigmaValue::String(text) => value_test(text, TextMatch::Contains)?.1,
-            SigmaValue::Bool(flag) => flag.to_string(),
-            SigmaValue::Integer(number) => number.to_string(),
-            _ => return None,
+        let SigmaValue::String(text) = value else {
+            return None;
         };
-        if !plain(&literal) {
+        let literal = match text.as_plain() {
+            Some(literal) => literal,
+            None => longest_literal(text)?,
+        };
+        if !safe(&literal) || literal.parse::<f64>().is_ok() {
             return None;
         }
-        literals.push(literal);
+        match text.is_plain() {
+            true => plain.push(literal),
+            // Wildcards fold through a case-insensitive regex: so must the test.
+            false => patterns.push(format!("(?i){}", regex::escape(&literal))),
+        }
     }
-    ColumnTest::try_new(column, TextMatch::Contains, literals).ok()
+    match (plain.is_empty(), patterns.is_empty()) {
+        (false, true) => ColumnTest::try_new(column, TextMatch::Contains, plain).ok(),
+        (true, false) => ColumnTest::try_new(column, TextMatch::Regex, patterns).ok(),
+        _ => None,
+    }
 }
 
-/// How a value with Sigma wildcards is tested: `x*` as a prefix, `*x` as a
-/// suffix, `*x*` or anything else as its longest literal run.
-fn value_test(text: &SigmaString, how: TextMatch) -> Option<(TextMatch, String)> {
-    let wildcard = |part: &StringPart| {
-        matches!(
-            part,
-            StringPart::Special(SpecialChar::WildcardMulti | SpecialChar::WildcardSingle)
-        )
-    };
-    let parts = &text.parts;
-    if let Some(plain) = text.as_plain() {
-        return Some((how, plain));
-    }
-    let literal = |part: &StringPart| match part {
+/// Text no JSON writer escapes, so that it appears as itself in JSON text.
+fn safe(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " -_.:@,;+".contains(c))
+}
+
+/// The longest run of literal text in a value with wildcards.
+fn longest_literal(text: &SigmaString) -> Option<String> {
+    let literals = text.parts.iter().filter_map(|part| match part {
         StringPart::Plain(text) => Some(text.clone()),
         StringPart::Special(_) => None,
-    };
-    let many = StringPart::Special(SpecialChar::WildcardMulti);
-    let shape = match parts.as_slice() {
-        [only, star] if how == TextMatch::Equals && *star == many => {
-            literal(only).map(|t| (TextMatch::StartsWith, t))
-        }
-        [star, only] if how == TextMatch::Equals && *star == many => {
-            literal(only).map(|t| (TextMatch::EndsWith, t))
-        }
-        _ => None,
-    };
-    shape.or_else(|| {
-        let longest = parts
-            .iter()
-            .filter(|part| !wildcard(part))
-            .filter_map(literal)
-            .max_by_key(String::len)?;
-        (!longest.is_empty()).then_some((TextMatch::Contains, longest))
-    })
+    });
+    literals.max_by_key(String::len).filter(|l| !l.is_empty())
 }
 
 #[cfg(test)]
@@ -350,8 +364,8 @@ mod tests {
                 vec![test("errorcode", TextMatch::StartsWith, &["accessdenied"])],
                 vec![test(
                     "errorcode",
-                    TextMatch::EndsWith,
-                    &["unauthorizedoperation"]
+                    TextMatch::Regex,
+                    &["(?i)^.*UnauthorizedOperation$"]
                 )],
             ]
         );
@@ -378,19 +392,38 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_keep_a_test_every_match_passes() {
+    fn wildcards_are_tested_with_the_evaluators_own_regex() {
         let pushed = pushdown(&rule(
             "    selection:\n        eventName: ['Delete*', '*Bucket*', 'Put?Policy']\n    \
              condition: selection\n",
         ));
+        let expected = ["(?i)^Delete.*$", "(?i)^.*Bucket.*$", "(?i)^Put.Policy$"];
         assert_eq!(
             pushed,
-            vec![vec![test(
-                "eventname",
-                TextMatch::Contains,
-                &["delete", "bucket", "policy"]
-            )]]
+            vec![vec![test("eventname", TextMatch::Regex, &expected)]]
         );
+        // Unicode simple case folding, as the evaluator's regex: the long s is an s.
+        let user_agent = pushdown(&rule(
+            "    selection:\n        userAgent: '*sqlmap*'\n    condition: selection\n",
+        ));
+        assert!(user_agent[0][0].passes("\u{17f}qlmap/1.7"));
+        // Plain and wildcard values together: no test rather than a wrong one.
+        let mixed = pushdown(&rule(
+            "    selection:\n        eventName: ['GetObject', 'Put*']\n    condition: selection\n",
+        ));
+        assert_eq!(mixed, every_row());
+    }
+
+    #[test]
+    fn zero_of_and_non_string_nested_values_add_no_test() {
+        for detection in [
+            "    sel_a:\n        eventName: X\n    condition: 0 of sel_*\n",
+            "    sel:\n        requestParameters.withDecryption: true\n    condition: sel\n",
+            "    sel:\n        requestParameters.maxResults: 100\n    condition: sel\n",
+            "    sel:\n        requestParameters.port: '22'\n    condition: sel\n",
+        ] {
+            assert_eq!(pushdown(&rule(detection)), every_row(), "{detection}");
+        }
     }
 
     #[test]

@@ -130,6 +130,8 @@ impl RuleSet {
     /// Add the rules of one YAML text (one or more documents) from `origin`.
     fn add_text(&mut self, origin: &str, text: &str, problems: &mut Vec<RuleProblem>) {
         let mut problem = |reason: String| {
+            // Parser and regex errors span lines; a problem is one.
+            let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
             problems.push(RuleProblem {
                 origin: origin.to_string(),
                 reason,
@@ -288,6 +290,12 @@ mod tests {
         write(
             "windows.yml",
             "title: w\nlogsource:\n    product: windows\ndetection:\n    s:\n        a: b\n    condition: s\n",
+        );
+        write(
+            "bad-regex.yml",
+            &format!(
+                "title: r\n{logsource}detection:\n    s:\n        eventName|re: '('\n    condition: s\n"
+            ),
         );
         write(
             "unknown-modifier.yml",

@@ -66,6 +66,9 @@ pub struct Detections {
     pub events: Vec<Hit>,
     /// What pruning did; `rows_matched` counts the candidate rows rebuilt.
     pub explain: Explain,
+    /// Candidate records the rule engine's JSON parser refused (nesting deeper
+    /// than 128, a lone surrogate escape), which no rule could be evaluated on.
+    pub unparsed: Vec<(String, u32)>,
 }
 
 /// Run every rule of `rules` over the archive at `root`, in one pass.
@@ -104,62 +107,64 @@ pub fn detect(
         return Ok(Detections {
             rules: summaries,
             events,
-            explain: Explain::default(),
+            ..Detections::default()
         });
     }
     let (per_part, explain) = query_each(root, &filter, |candidates| {
         let mut found = empty();
+        let mut unparsed = Vec::new();
         for candidate in candidates {
-            match_candidate(rules, candidate, options.events, &mut found)?;
+            match serde_json::from_slice::<Value>(&candidate.record) {
+                Ok(record) => {
+                    match_candidate(rules, &record, candidate, options.events, &mut found)
+                }
+                Err(_) => unparsed.push((candidate.source_key, candidate.record_index)),
+            }
         }
-        Ok::<_, DetectError>(found)
+        (found, unparsed)
     })?;
     let (mut summaries, mut events) = empty();
-    for part in per_part {
-        let (part_summaries, part_events) = part?;
+    let mut unparsed = Vec::new();
+    for ((part_summaries, part_events), part_unparsed) in per_part {
         for (total, part) in summaries.iter_mut().zip(part_summaries) {
             merge(total, part);
         }
         events.extend(part_events);
+        unparsed.extend(part_unparsed);
     }
-    events.par_sort_by(|a, b| {
-        let key = |hit: &Hit| {
-            let found = &hit.found;
-            (
-                found.event_time,
-                found.source_key.clone(),
-                found.record_index,
-                hit.rule,
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    unparsed.sort();
+    fn order(hit: &Hit) -> (Option<i64>, &str, u32, usize) {
+        let found = &hit.found;
+        (
+            found.event_time,
+            &found.source_key,
+            found.record_index,
+            hit.rule,
+        )
+    }
+    events.par_sort_by(|a, b| order(a).cmp(&order(b)));
     Ok(Detections {
         rules: summaries,
         events,
         explain,
+        unparsed,
     })
 }
 
-/// Parse one candidate and give it to each rule whose column condition it passes.
+/// Give one parsed candidate to each rule whose column condition it passes.
 fn match_candidate(
     rules: &RuleSet,
+    record: &Value,
     candidate: QueryMatch,
     keep_events: bool,
     (summaries, events): &mut (Vec<RuleSummary>, Vec<Hit>),
-) -> Result<(), DetectError> {
-    let record: Value =
-        serde_json::from_slice(&candidate.record).map_err(|error| DetectError::Record {
-            source_key: candidate.source_key.clone(),
-            record_index: candidate.record_index,
-            error,
-        })?;
+) {
     let account = record
         .get("recipientAccountId")
         .and_then(Value::as_str)
         .map(str::to_string);
     for (index, rule) in rules.rules().iter().enumerate() {
-        if !passes(rule.pushdown(), &record) || !rule.matches(&record) {
+        if !passes(rule.pushdown(), record) || !rule.matches(record) {
             continue;
         }
         let summary = &mut summaries[index];
@@ -176,7 +181,6 @@ fn match_candidate(
             });
         }
     }
-    Ok(())
 }
 
 /// Whether `record` passes a rule's column condition: a cheap test that spares
@@ -194,9 +198,13 @@ fn passes(alternatives: &[Vec<ColumnTest>], record: &Value) -> bool {
                 for key in field.split('.') {
                     value = value.and_then(|v| v.get(key));
                 }
-                value
-                    .and_then(Value::as_str)
-                    .is_some_and(|text| test.passes(text))
+                // A value that is not a string had no column to test: the rule
+                // decides.
+                match value {
+                    Some(Value::String(text)) => test.passes(text),
+                    Some(Value::Null) | None => false,
+                    Some(_) => true,
+                }
             })
         })
 }

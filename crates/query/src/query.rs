@@ -23,11 +23,17 @@ use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
 use serde::Serialize;
 use trailpack_parts::{PartReader, RecordOrigin, open_part_ranged};
-use trailpack_schema::Rebuilder;
+use trailpack_schema::{Rebuilder, fields};
 use trailpack_store::ArchiveRoot;
 use trailpack_table::{PartInfo, Table};
 
 use crate::QueryError;
+
+/// Columns that hold the values a record's typed columns could not (a value of
+/// an unexpected type, a lone surrogate): a null column passes the tests of
+/// [`QueryFilter::any_of`] when one of these is not null, and a row stored whole
+/// (`_raw`) passes them all, so that the caller judges such rows on the record.
+const UNUSUAL_VALUE_COLUMNS: [&str; 3] = ["additionalfields", fields::RESIDUAL, fields::RAW];
 
 /// Rows read per batch.
 const BATCH_ROWS: usize = 8192;
@@ -67,6 +73,9 @@ pub struct QueryFilter {
     pub user_agents: Vec<String>,
     /// Rows that at least one of these conjunctions of column tests selects (an
     /// OR of ANDs, as a set of detection rules asks); empty selects every row.
+    /// A row whose column is null but which kept a value elsewhere
+    /// (`additionalfields`, `_residual`), or which is stored whole (`_raw`),
+    /// passes: the caller judges it on the record.
     pub any_of: Vec<Vec<ColumnTest>>,
 }
 
@@ -137,21 +146,41 @@ impl ColumnTest {
         })
     }
 
-    /// Whether `value` passes: ASCII values are folded in place, others through
-    /// full Unicode lower case (as Sigma evaluators fold).
+    /// Whether `value` passes: lower-cased as Sigma evaluators fold plain values
+    /// (to_lowercase), or matched by the regular expressions.
     pub fn passes(&self, value: &str) -> bool {
         if self.how == TextMatch::Regex {
             return self.regexes.iter().any(|regex| regex.is_match(value));
         }
-        let folded;
-        let value = if value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase()) {
-            value
-        } else {
-            folded = value.to_lowercase();
-            folded.as_str()
-        };
+        if value.is_ascii() {
+            // Lower-cased ASCII is its own to_lowercase: compare without allocating.
+            let value = value.as_bytes();
+            return self.values.iter().any(|wanted| {
+                let wanted = wanted.as_bytes();
+                let at = |start: usize| {
+                    value
+                        .get(start..start + wanted.len())
+                        .is_some_and(|part| part.eq_ignore_ascii_case(wanted))
+                };
+                match self.how {
+                    TextMatch::Equals => value.len() == wanted.len() && at(0),
+                    TextMatch::StartsWith => at(0),
+                    TextMatch::EndsWith => {
+                        value.len() >= wanted.len() && at(value.len() - wanted.len())
+                    }
+                    TextMatch::Contains => {
+                        wanted.is_empty()
+                            || value
+                                .windows(wanted.len())
+                                .any(|part| part.eq_ignore_ascii_case(wanted))
+                    }
+                    TextMatch::Regex => false,
+                }
+            });
+        }
+        let value = value.to_lowercase();
         self.values.iter().any(|wanted| match self.how {
-            TextMatch::Equals => value == wanted,
+            TextMatch::Equals => value == *wanted,
             TextMatch::StartsWith => value.starts_with(wanted.as_str()),
             TextMatch::EndsWith => value.ends_with(wanted.as_str()),
             TextMatch::Contains => value.contains(wanted.as_str()),
@@ -651,6 +680,14 @@ impl<'f> PartScan<'f> {
         for test in filter.any_of.iter().flatten() {
             leaves.extend(self.leaf(&test.column));
         }
+        if !filter.any_of.is_empty() {
+            leaves.extend(UNUSUAL_VALUE_COLUMNS.iter().filter_map(|c| self.leaf(c)));
+        }
+        if leaves.is_empty() {
+            // Row counts then come from pages, not from the footer's word alone, so
+            // that a damaged count is caught below rather than trusted.
+            leaves.extend(self.leaf("eventtime"));
+        }
         leaves.sort_unstable();
         leaves.dedup();
         self.prefetch_chunks(candidates, &leaves, explain)?;
@@ -994,10 +1031,23 @@ fn evaluate(batch: &RecordBatch, filter: &QueryFilter, predicates: &[Predicate])
                     .collect()
             })
             .collect();
+        let unusual: Vec<&ArrayRef> = UNUSUAL_VALUE_COLUMNS
+            .iter()
+            .filter_map(|name| column(batch, name))
+            .collect();
+        let raw = column(batch, fields::RAW);
         for (row, keep) in keep.iter_mut().enumerate() {
-            *keep &= conjunctions.iter().any(|tests| {
-                tests.iter().all(|(test, strings)| {
-                    strings.is_some_and(|s| s.is_valid(row) && test.passes(s.value(row)))
+            // A row stored whole may hold what its columns do not (a repeated key).
+            if !*keep || raw.is_some_and(|r| r.is_valid(row)) {
+                continue;
+            }
+            // A null column passes when the row kept a value elsewhere, of a type
+            // or spelling its column could not hold.
+            let elsewhere = unusual.iter().any(|c| c.is_valid(row));
+            *keep = conjunctions.iter().any(|tests| {
+                tests.iter().all(|(test, strings)| match strings {
+                    Some(s) if s.is_valid(row) => test.passes(s.value(row)),
+                    _ => elsewhere,
                 })
             });
         }

@@ -27,7 +27,7 @@ pub(crate) struct AwsSettings {
     /// Signs requests, its first credentials already fetched; `None` for unsigned
     /// requests.
     pub credentials: Option<Arc<SdkCredentials>>,
-    /// The region from `AWS_REGION` or the profile, if any.
+    /// The region from `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile, if any.
     pub region: Option<String>,
     /// `AWS_ENDPOINT_URL` or the profile's `endpoint_url`, if any.
     pub endpoint: Option<String>,
@@ -110,29 +110,60 @@ fn sources_tried(profile: Option<&str>) -> String {
 #[derive(Debug)]
 pub(crate) struct SdkCredentials {
     provider: SharedCredentialsProvider,
-    cached: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
+    cached: tokio::sync::Mutex<Option<Cached>>,
+}
+
+/// Credentials, when to fetch new ones, and when they stop working.
+#[derive(Debug)]
+struct Cached {
+    credential: Arc<AwsCredential>,
+    refresh_at: Option<SystemTime>,
+    expiry: Option<SystemTime>,
 }
 
 impl SdkCredentials {
     async fn fetch(&self) -> Result<Arc<AwsCredential>, CredentialsError> {
         // Held across the fetch, so that concurrent requests wait for one refresh.
         let mut cached = self.cached.lock().await;
-        if let Some((credential, expiry)) = cached.as_ref() {
-            let fresh =
-                expiry.is_none_or(|expiry| SystemTime::now() + REFRESH_BEFORE_EXPIRY < expiry);
-            if fresh {
-                return Ok(Arc::clone(credential));
-            }
+        let now = SystemTime::now();
+        if let Some(kept) = cached.as_ref()
+            && kept.refresh_at.is_none_or(|at| now < at)
+        {
+            return Ok(Arc::clone(&kept.credential));
         }
-        let credentials = self.provider.provide_credentials().await?;
+        let credentials = match self.provider.provide_credentials().await {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                // A failed refresh is no reason to drop credentials still valid.
+                return match cached.as_ref() {
+                    Some(kept) if kept.expiry.is_some_and(|expiry| now < expiry) => {
+                        Ok(Arc::clone(&kept.credential))
+                    }
+                    _ => Err(error),
+                };
+            }
+        };
         let credential = Arc::new(AwsCredential {
             key_id: credentials.access_key_id().to_string(),
             secret_key: credentials.secret_access_key().to_string(),
             token: credentials.session_token().map(str::to_string),
         });
-        *cached = Some((Arc::clone(&credential), credentials.expiry()));
+        let expiry = credentials.expiry();
+        *cached = Some(Cached {
+            credential: Arc::clone(&credential),
+            refresh_at: expiry.map(|expiry| refresh_time(now, expiry)),
+            expiry,
+        });
         Ok(credential)
     }
+}
+
+/// When to fetch again credentials fetched at `now` that expire at `expiry`:
+/// [`REFRESH_BEFORE_EXPIRY`] ahead, or halfway for credentials that live less
+/// than that (so that they are not fetched again for every request).
+fn refresh_time(now: SystemTime, expiry: SystemTime) -> SystemTime {
+    let lifetime = expiry.duration_since(now).unwrap_or_default();
+    expiry - REFRESH_BEFORE_EXPIRY.min(lifetime / 2)
 }
 
 #[async_trait::async_trait]
@@ -155,34 +186,78 @@ mod tests {
 
     use aws_credential_types::Credentials;
 
-    #[test]
-    fn credentials_are_fetched_again_only_near_their_expiry() {
+    /// Hands out `FIRST` once, expiring at `expiry`, then `SECOND` or failures.
+    #[derive(Debug)]
+    struct Rotating {
+        expiry: Option<SystemTime>,
+        calls: std::sync::atomic::AtomicUsize,
+        then_fail: bool,
+    }
+
+    impl ProvideCredentials for Rotating {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let result = match (call, self.then_fail) {
+                (0, _) => Ok(Credentials::new("FIRST", "s", None, self.expiry, "test")),
+                (_, false) => Ok(Credentials::new("SECOND", "s", None, None, "test")),
+                (_, true) => Err(CredentialsError::provider_error("STS is down")),
+            };
+            aws_credential_types::provider::future::ProvideCredentials::ready(result)
+        }
+    }
+
+    fn used_twice(expiry: Option<SystemTime>, then_fail: bool) -> (String, Result<String, ()>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let expiring = |seconds: u64| SystemTime::now() + Duration::from_secs(seconds);
-        for (expiry, refetched) in [
-            (None, false),
-            (Some(expiring(3600)), false),
-            (Some(expiring(60)), true),
-        ] {
-            let first = Credentials::new("FIRST", "secret", None, expiry, "test");
-            let sdk = SdkCredentials {
-                provider: SharedCredentialsProvider::new(first),
-                cached: tokio::sync::Mutex::new(None),
-            };
-            assert_eq!(runtime.block_on(sdk.fetch()).unwrap().key_id, "FIRST");
-            // The provider now hands out other keys; the cache decides which are used.
-            let second = SdkCredentials {
-                provider: SharedCredentialsProvider::new(Credentials::new(
-                    "SECOND", "secret", None, None, "test",
-                )),
-                cached: sdk.cached,
-            };
-            let used = runtime.block_on(second.fetch()).unwrap();
-            let expected = if refetched { "SECOND" } else { "FIRST" };
-            assert_eq!(used.key_id, expected, "expiry {expiry:?}");
-        }
+        let sdk = SdkCredentials {
+            provider: SharedCredentialsProvider::new(Rotating {
+                expiry,
+                calls: Default::default(),
+                then_fail,
+            }),
+            cached: tokio::sync::Mutex::new(None),
+        };
+        let first = runtime.block_on(sdk.fetch()).unwrap().key_id.clone();
+        let second = runtime.block_on(sdk.fetch()).map(|c| c.key_id.clone());
+        (first, second.map_err(|_| ()))
+    }
+
+    #[test]
+    fn credentials_are_fetched_again_only_near_their_expiry() {
+        let in_secs = |seconds: u64| Some(SystemTime::now() + Duration::from_secs(seconds));
+        assert_eq!(used_twice(None, false).1, Ok("FIRST".into()));
+        assert_eq!(used_twice(in_secs(3600), false).1, Ok("FIRST".into()));
+        assert_eq!(
+            used_twice(in_secs(60), false).1,
+            Ok("FIRST".into()),
+            "halfway"
+        );
+        assert_eq!(
+            used_twice(in_secs(1), false).1,
+            Ok("FIRST".into()),
+            "halfway"
+        );
+        let expired = Some(SystemTime::now() - Duration::from_secs(1));
+        assert_eq!(used_twice(expired, false).1, Ok("SECOND".into()));
+        // Inside the refresh window, a failed refresh keeps the valid credentials;
+        // past their expiry it is an error.
+        assert_eq!(used_twice(in_secs(200), true).1, Ok("FIRST".into()));
+        assert_eq!(used_twice(expired, true).1, Err(()));
+    }
+
+    #[test]
+    fn refreshes_come_five_minutes_ahead_or_halfway() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = now + Duration::from_secs(3600);
+        assert_eq!(refresh_time(now, hour), hour - REFRESH_BEFORE_EXPIRY);
+        let minute = now + Duration::from_secs(60);
+        assert_eq!(refresh_time(now, minute), now + Duration::from_secs(30));
     }
 
     #[test]

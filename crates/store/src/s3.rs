@@ -104,11 +104,8 @@ impl S3Bucket {
             Some(credentials) => builder.with_credentials(credentials),
             None => builder.with_skip_signature(true),
         };
-        // The AWS CLI puts AWS_DEFAULT_REGION before the profile's region; the SDK
-        // does not read it, but object_store's from_env above did.
-        let default_region_wins = std::env::var_os("AWS_REGION").is_none()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_some();
-        if let Some(region) = settings.region.filter(|_| !default_region_wins) {
+        // AWS_REGION, AWS_DEFAULT_REGION, then the profile, as the AWS CLI.
+        if let Some(region) = settings.region {
             builder = builder.with_region(region);
         }
         let endpoint = options.endpoint.clone().or(settings.endpoint);
