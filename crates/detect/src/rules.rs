@@ -313,9 +313,16 @@ mod tests {
             .collect();
         assert_eq!(
             named,
-            ["broken.yml", "unknown-modifier.yml", "windows.yml"],
+            [
+                "bad-regex.yml",
+                "broken.yml",
+                "unknown-modifier.yml",
+                "windows.yml"
+            ],
             "{problems:?}"
         );
+        let regex = &problems[0];
+        assert!(regex.reason.contains("unclosed group"), "{regex}");
         let windows = problems
             .iter()
             .find(|p| p.origin.ends_with("windows.yml"))
