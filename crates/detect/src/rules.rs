@@ -128,7 +128,7 @@ impl RuleSet {
     }
 
     /// Add the rules of one YAML text (one or more documents) from `origin`.
-    fn add_text(&mut self, origin: &str, text: &str, problems: &mut Vec<RuleProblem>) {
+    pub(crate) fn add_text(&mut self, origin: &str, text: &str, problems: &mut Vec<RuleProblem>) {
         let mut problem = |reason: String| {
             // Parser and regex errors span lines; a problem is one.
             let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
