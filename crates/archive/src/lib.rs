@@ -32,6 +32,7 @@
 //! println!("{} records archived", report.records_out);
 //! ```
 
+mod column_writer;
 mod compact;
 mod lifecycle;
 mod options;

@@ -8,7 +8,6 @@ use std::time::Instant;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, RecordBatch};
-use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
 use trailpack_decode::{DecodedFile, Frame};
@@ -18,6 +17,7 @@ use trailpack_store::unique_name;
 use trailpack_table::{EntryStatus, IndexEntry, PartInfo, PartitionKey, STAGING_DIR};
 
 use crate::ArchiveError;
+use crate::column_writer::ParallelWriter;
 use crate::writer::Writer;
 
 /// Rows normalised and proven as one batch (in parallel with others).
@@ -133,13 +133,15 @@ impl Writer<'_> {
             hasher: crc32fast::Hasher::new(),
             bytes: 0,
         };
-        let mut writer = ArrowWriter::try_new(sink, schema(), Some((*self.properties).clone()))
-            .map_err(parquet_error)?;
+        let properties = (*self.properties).clone();
+        let mut writer =
+            ParallelWriter::try_new(sink, schema(), properties, self.options.row_group_rows)
+                .map_err(parquet_error)?;
         let stats = self.encode_rows(files, &order, &mut writer, &path)?;
         let started = Instant::now();
         // The last row group is still open.
         writer.flush().map_err(parquet_error)?;
-        let row_groups = writer.flushed_row_groups().len() as u64;
+        let row_groups = writer.row_groups() as u64;
         let sink = writer.into_inner().map_err(parquet_error)?;
         let (crc32, bytes) = (sink.hasher.finalize(), sink.bytes);
         sink.inner
@@ -200,7 +202,7 @@ impl Writer<'_> {
         &mut self,
         files: &[Pending],
         order: &[SortedRow],
-        writer: &mut ArrowWriter<W>,
+        writer: &mut ParallelWriter<W>,
         path: &str,
     ) -> Result<PartStats, ArchiveError> {
         let mut stats = PartStats {
