@@ -934,6 +934,22 @@ fn keys_region_and_endpoint_come_from_the_profile() {
     // The archive is on the profile's endpoint, where the test credentials read it.
     let expected = query_s3(archive);
     assert_eq!(expected, archived_locally(&trail));
+    // Detections read the archive on S3 as they read one on disk.
+    let local = dir.path().join("local");
+    run_ok(&["archive", path_str(&trail), "--to", path_str(&local), "-q"]);
+    let detect = [
+        "--first-seen",
+        "--builtin",
+        "--baseline",
+        "1d",
+        "--format",
+        "jsonl",
+    ];
+    let on_disk = run_ok(&[&["detect", path_str(&local)][..], &detect].concat());
+    let args = [&["detect", archive, "--profile", "audit"][..], &detect].concat();
+    let output = trailpack_with_home(home.path(), &args);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), text(&on_disk.stdout));
     // AWS_PROFILE chooses the profile as --profile does.
     let output = home_command(home.path())
         .env("AWS_PROFILE", "audit")
