@@ -22,8 +22,10 @@ use crate::writer::Writer;
 use crate::{ArchiveError, Progress, RunReport, WriteOptions};
 
 /// Waves fetched ahead of the one being decoded, and decoded ahead of the one
-/// being buffered (each at most `wave_bytes`).
-const PREFETCH_WAVES: usize = 1;
+/// being buffered (each at most `wave_bytes`): enough that decoding goes on while
+/// the writer sorts and builds a part (4 rather than 1 took 3-4% off the
+/// benchmark trees' wall time, for about 5 MB more peak memory).
+const PREFETCH_WAVES: usize = 4;
 /// Files in one wave at most: small files make many requests, and smaller waves
 /// let reading run ahead in smaller steps.
 const WAVE_FILES: usize = 4096;
