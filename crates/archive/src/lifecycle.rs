@@ -114,13 +114,7 @@ pub fn verified_sources(
     let snapshot = table.snapshot();
     let mut by_partition: BTreeMap<PartitionKey, Vec<&SourceFile>> = BTreeMap::new();
     for file in files {
-        let name = &file.name;
-        let partition = PartitionKey::new(
-            &name.account,
-            &name.region,
-            name.delivery,
-            snapshot.partitioning,
-        );
+        let partition = PartitionKey::of_file(&file.name, snapshot.partitioning);
         if options.shard.is_none_or(|shard| shard.owns(&partition)) {
             by_partition.entry(partition).or_default().push(file);
         }

@@ -14,7 +14,9 @@ use trailpack_decode::{DecodedFile, Frame};
 use trailpack_schema::{BatchBuilder, schema};
 use trailpack_source::SourceFile;
 use trailpack_store::unique_name;
-use trailpack_table::{EntryStatus, IndexEntry, PartInfo, PartitionKey, STAGING_DIR};
+use trailpack_table::{
+    EntryStatus, IndexEntry, PartInfo, PartitionKey, STAGING_DIR, part_file_name,
+};
 
 use crate::ArchiveError;
 use crate::column_writer::ParallelWriter;
@@ -118,7 +120,7 @@ impl Writer<'_> {
         }
         order.sort_unstable();
         let id = unique_name();
-        let name = format!("part-{id}.parquet");
+        let name = part_file_name(&id);
         let path = format!("{}/{name}", partition.dir());
         let parquet_error = |error| ArchiveError::Parquet {
             path: path.clone(),

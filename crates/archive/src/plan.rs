@@ -103,13 +103,7 @@ impl<'a> Planner<'a> {
     pub fn take(&mut self, files: Vec<SourceFile>) -> Result<Vec<Job>, ArchiveError> {
         let mut in_batch = BTreeSet::new();
         for file in files {
-            let name = &file.name;
-            let partition = PartitionKey::new(
-                &name.account,
-                &name.region,
-                name.delivery,
-                self.partitioning,
-            );
+            let partition = PartitionKey::of_file(&file.name, self.partitioning);
             if self
                 .options
                 .shard

@@ -108,8 +108,7 @@ fn convert(
     for entry in legacy.entries.values() {
         let Some(name) = entry.name() else { continue };
         if entry.status != EntryStatus::Archived || entry.part.is_none() {
-            let partition =
-                PartitionKey::new(&name.account, &name.region, name.delivery, partitioning);
+            let partition = PartitionKey::of_file(&name, partitioning);
             jobs.entry(partition).or_default().1.push(entry.clone());
         }
     }
@@ -187,21 +186,11 @@ fn convert_part(
 /// Delete `part-*.parquet` files in partition directories that the table does not
 /// hold: the first format's orphans and retired parts.
 fn remove_stray_parts(root: &ArchiveRoot, table: &Table) -> Result<u64, ArchiveError> {
-    let mut removed = 0;
-    for dir in root.list_dirs("")? {
-        if dir.starts_with('_') || dir.starts_with('.') {
-            continue;
-        }
-        for listed in root.list(&dir)? {
-            let name = listed.name();
-            let is_part = name.starts_with("part-") && name.ends_with(".parquet");
-            if is_part && !table.snapshot().parts.contains_key(&listed.path) {
-                root.delete(&listed.path)?;
-                removed += 1;
-            }
-        }
+    let stray = table.snapshot().unheld_parts(root)?;
+    for listed in &stray {
+        root.delete(&listed.path)?;
     }
-    Ok(removed)
+    Ok(stray.len() as u64)
 }
 
 /// The partitioning of the old archive's parts (all at one level), else the

@@ -20,7 +20,7 @@ use trailpack_table::intent::{
 use trailpack_table::keys::{StoredPublicKey, store_keys};
 use trailpack_table::{
     DIGESTS_DIR, EntryStatus, IndexEntry, ORPHAN_GRACE, PartitionKey, Partitioning, QUARANTINE_DIR,
-    Table, TableError,
+    Table, TableError, is_part_file_name,
 };
 
 use crate::part::{BuiltPart, Pending};
@@ -272,9 +272,7 @@ impl<'a> Writer<'a> {
             .list(&dir)?
             .into_iter()
             .filter(|l| {
-                l.path.len() == dir.len() + 1 + l.name().len()
-                    && l.name().starts_with("part-")
-                    && l.name().ends_with(".parquet")
+                l.path.len() == dir.len() + 1 + l.name().len() && is_part_file_name(l.name())
             })
             .collect();
         if candidates.is_empty() || self.table.is_none() {

@@ -129,12 +129,12 @@ fn keep_earlier(
         .or_insert(first);
 }
 
-fn fold_batch(mut firsts: Firsts, batch: &RecordBatch) -> Firsts {
+fn fold_batch(firsts: &mut Firsts, batch: &RecordBatch) {
     let strings = |name: &str| column(batch, name).and_then(|c| c.as_string_opt::<i32>());
     let Some(times) =
         column(batch, "eventtime").and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
     else {
-        return firsts;
+        return;
     };
     let value = |array: Option<&StringArray>, row: usize| {
         array
@@ -152,12 +152,11 @@ fn fold_batch(mut firsts: Firsts, batch: &RecordBatch) -> Firsts {
         let event_id = value(event_ids, row);
         if let (Some(account), Some(region)) = (value(accounts, row), value(regions, row)) {
             let key = (NoveltyKind::Region, account, region);
-            keep_earlier(&mut firsts, key, (time, event_id.clone()));
+            keep_earlier(firsts, key, (time, event_id.clone()));
         }
         if let (Some(principal), Some(source)) = (value(principals, row), value(sources, row)) {
             let key = (NoveltyKind::EventSource, principal, source);
-            keep_earlier(&mut firsts, key, (time, event_id));
+            keep_earlier(firsts, key, (time, event_id));
         }
     }
-    firsts
 }

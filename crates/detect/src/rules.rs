@@ -1,7 +1,6 @@
 //! Loading Sigma rules: the built-in pack and rule files, each checked to be a
 //! CloudTrail detection that trailpack can run, each compiled once.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rsigma_eval::{CompiledRule, compile_rule, evaluate_rule, event::JsonEvent};
@@ -201,9 +200,8 @@ impl RuleSet {
 }
 
 fn describe_logsource(product: &Option<String>, service: &Option<String>) -> String {
-    let fields = BTreeMap::from([("product", product), ("service", service)]);
-    let named: Vec<String> = fields
-        .iter()
+    let named: Vec<String> = [("product", product), ("service", service)]
+        .into_iter()
         .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}: {v}")))
         .collect();
     match named.is_empty() {

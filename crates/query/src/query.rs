@@ -31,9 +31,9 @@ use crate::QueryError;
 
 /// Columns that hold the values a record's typed columns could not (a value of
 /// an unexpected type, a lone surrogate): a null column passes the tests of
-/// [`QueryFilter::any_of`] when one of these is not null, and a row stored whole
-/// (`_raw`) passes them all, so that the caller judges such rows on the record.
-const UNUSUAL_VALUE_COLUMNS: [&str; 3] = ["additionalfields", fields::RESIDUAL, fields::RAW];
+/// [`QueryFilter::any_of`] when one of these is not null (and a row stored whole,
+/// in `_raw`, passes them all), so that the caller judges such rows on the record.
+const UNUSUAL_VALUE_COLUMNS: [&str; 2] = ["additionalfields", fields::RESIDUAL];
 
 /// Rows read per batch.
 const BATCH_ROWS: usize = 8192;
@@ -382,14 +382,14 @@ fn run<T: Send>(
 }
 
 /// Read `columns` (leaf names) of every row `filter` selects and fold the batches
-/// of each part with `fold`, from `init()`: the parts' results, in no set order.
+/// of each part into `init()` with `fold`: the parts' results, in no set order.
 /// No record is rebuilt.
 pub fn fold_columns<T: Send>(
     root: &ArchiveRoot,
     filter: &QueryFilter,
     columns: &[&str],
     init: impl Fn() -> T + Sync,
-    fold: impl Fn(T, &RecordBatch) -> T + Sync,
+    fold: impl Fn(&mut T, &RecordBatch) + Sync,
 ) -> Result<(Vec<T>, Explain), QueryError> {
     let predicates = filter.predicates();
     each_part(root, filter, |part, explain| {
@@ -681,7 +681,8 @@ impl<'f> PartScan<'f> {
             leaves.extend(self.leaf(&test.column));
         }
         if !filter.any_of.is_empty() {
-            leaves.extend(UNUSUAL_VALUE_COLUMNS.iter().filter_map(|c| self.leaf(c)));
+            let unusual = UNUSUAL_VALUE_COLUMNS.iter().chain([&fields::RAW]);
+            leaves.extend(unusual.filter_map(|c| self.leaf(c)));
         }
         if leaves.is_empty() {
             // Row counts then come from pages, not from the footer's word alone, so
@@ -764,7 +765,7 @@ impl<'f> PartScan<'f> {
         columns: &[&str],
         explain: &mut Explain,
         mut acc: T,
-        fold: impl Fn(T, &RecordBatch) -> T,
+        fold: impl Fn(&mut T, &RecordBatch),
     ) -> Result<T, QueryError> {
         if masks.is_empty() {
             return Ok(acc);
@@ -774,19 +775,35 @@ impl<'f> PartScan<'f> {
         let (groups, masks): (Vec<usize>, Vec<BooleanArray>) = masks.into_iter().unzip();
         self.prefetch_chunks(&groups, &leaves, explain)?;
         let schema = metadata.file_metadata().schema_descr();
-        let reader = self
+        let builder = self
             .builder()?
-            .with_projection(ProjectionMask::leaves(schema, leaves))
+            .with_projection(ProjectionMask::leaves(schema, leaves));
+        self.each_selected_batch(builder, groups, &masks, |batch| {
+            fold(&mut acc, batch);
+            Ok(())
+        })?;
+        Ok(acc)
+    }
+
+    /// Read the `masks`' rows of row groups `groups` through `builder`, a batch at
+    /// a time.
+    fn each_selected_batch(
+        &self,
+        builder: ParquetRecordBatchReaderBuilder<PartReader>,
+        groups: Vec<usize>,
+        masks: &[BooleanArray],
+        mut each: impl FnMut(&RecordBatch) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
+        let reader = builder
             .with_row_groups(groups)
-            .with_row_selection(RowSelection::from_filters(&masks))
+            .with_row_selection(RowSelection::from_filters(masks))
             .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| self.error(e))?;
         for batch in reader {
-            let batch = batch.map_err(|e| self.error(e.into()))?;
-            acc = fold(acc, &batch);
+            each(&batch.map_err(|e| self.error(e.into()))?)?;
         }
-        Ok(acc)
+        Ok(())
     }
 
     /// Read the full rows that matched, through the page index, and rebuild them.
@@ -820,17 +837,9 @@ impl<'f> PartScan<'f> {
         }
         self.file.prefetch(pages).map_err(|e| self.error(e))?;
         let (groups, masks): (Vec<usize>, Vec<BooleanArray>) = masks.into_iter().unzip();
-        let reader = builder
-            .with_row_groups(groups)
-            .with_row_selection(RowSelection::from_filters(&masks))
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| self.error(e))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| self.error(e.into()))?;
-            collect_matches(&batch, &self.path, matches)?;
-        }
-        Ok(())
+        self.each_selected_batch(builder, groups, &masks, |batch| {
+            collect_matches(batch, &self.path, matches)
+        })
     }
 }
 

@@ -310,26 +310,16 @@ fn check_file(
 /// intent is about to commit.
 fn stray_parts(root: &ArchiveRoot, snapshot: &Snapshot) -> Result<Vec<String>, QueryError> {
     let pending = pending_parts(root)?;
-    let mut warnings = Vec::new();
-    for dir in root.list_dirs("")? {
-        if dir.starts_with('_') || dir.starts_with('.') {
-            continue;
-        }
-        for listed in root.list(&dir)? {
-            let name = listed.name();
-            let is_part = name.starts_with("part-") && name.ends_with(".parquet");
-            if is_part
-                && !snapshot.parts.contains_key(&listed.path)
-                && !pending.contains(&listed.path)
-            {
-                warnings.push(format!(
-                    "part {}: not in the table (left by a crash: glob readers see it until the next archive run over its partition removes it)",
-                    listed.path
-                ));
-            }
-        }
-    }
-    Ok(warnings)
+    let stray = snapshot.unheld_parts(root)?.into_iter();
+    Ok(stray
+        .filter(|listed| !pending.contains(&listed.path))
+        .map(|listed| {
+            format!(
+                "part {}: not in the table (left by a crash: glob readers see it until the next archive run over its partition removes it)",
+                listed.path
+            )
+        })
+        .collect())
 }
 
 fn validate_digests(

@@ -161,25 +161,9 @@ impl ArchiveRoot {
         &self,
         relatives: &[String],
         length: u64,
-        mut each: impl FnMut(&str, Bytes) -> Result<(), E>,
+        each: impl FnMut(&str, Bytes) -> Result<(), E>,
     ) -> Result<(), E> {
-        use rayon::prelude::*;
-        for wave in relatives.chunks(READ_WAVE) {
-            let read: Vec<std::io::Result<Bytes>> = match self {
-                ArchiveRoot::Local(path) => wave
-                    .par_iter()
-                    .map(|relative| read_local_tail(&path.join(relative), length))
-                    .collect(),
-                ArchiveRoot::S3 { bucket, .. } => {
-                    let keys: Vec<String> = wave.iter().map(|r| self.key(r)).collect();
-                    bucket.get_tails(&keys, length)
-                }
-            };
-            for (relative, bytes) in wave.iter().zip(read) {
-                each(relative, bytes.map_err(|e| self.error(relative, e))?)?;
-            }
-        }
-        Ok(())
+        self.read_waves(relatives, Some(length), each)
     }
 
     /// The bytes of each of `relatives`, which must exist, read [`READ_WAVE`] at a
@@ -187,6 +171,16 @@ impl ArchiveRoot {
     pub fn read_each<E: From<StoreError>>(
         &self,
         relatives: &[String],
+        each: impl FnMut(&str, Bytes) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.read_waves(relatives, None, each)
+    }
+
+    /// Each of `relatives` whole, or its last `tail` bytes, a wave at a time.
+    fn read_waves<E: From<StoreError>>(
+        &self,
+        relatives: &[String],
+        tail: Option<u64>,
         mut each: impl FnMut(&str, Bytes) -> Result<(), E>,
     ) -> Result<(), E> {
         use rayon::prelude::*;
@@ -194,11 +188,20 @@ impl ArchiveRoot {
             let read: Vec<std::io::Result<Bytes>> = match self {
                 ArchiveRoot::Local(path) => wave
                     .par_iter()
-                    .map(|relative| std::fs::read(path.join(relative)).map(Bytes::from))
+                    .map(|relative| {
+                        let path = path.join(relative);
+                        match tail {
+                            Some(length) => read_local_tail(&path, length),
+                            None => std::fs::read(path).map(Bytes::from),
+                        }
+                    })
                     .collect(),
                 ArchiveRoot::S3 { bucket, .. } => {
                     let keys: Vec<String> = wave.iter().map(|r| self.key(r)).collect();
-                    bucket.get_all(&keys)
+                    match tail {
+                        Some(length) => bucket.get_tails(&keys, length),
+                        None => bucket.get_all(&keys),
+                    }
                 }
             };
             for (relative, bytes) in wave.iter().zip(read) {

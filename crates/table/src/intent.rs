@@ -289,39 +289,15 @@ fn is_stale(modified: Option<std::time::SystemTime>, now: Option<std::time::Syst
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
-    use crate::layout::PartitionKey;
-    use crate::part::PartInfo;
+    use crate::part::test_part;
 
     fn setup() -> (tempfile::TempDir, Table, Intent) {
         let dir = tempfile::tempdir().unwrap();
         let root = ArchiveRoot::from(dir.path());
         let table = Table::open_or_create(&root, None).unwrap();
-        let partition = PartitionKey {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            period: (2021, 1, 0),
-        };
-        let part = PartInfo {
-            path: format!("{}/part-x.parquet", partition.dir()),
-            partition,
-            bytes: 4,
-            modification_time: 1,
-            crc32: Some(0),
-            rows: 1,
-            row_groups: 1,
-            event_time_range: None,
-            rows_without_event_time: 1,
-            event_versions: BTreeMap::new(),
-            unknown_paths: vec![],
-            fallback_rows: 0,
-            files: 1,
-            raw_bytes: 1,
-            holds: vec!["part-x.parquet".into()],
-            limits: Default::default(),
-        };
+        let part = test_part("part-x.parquet");
         root.write(&staged_part_path("x"), b"PAR1").unwrap();
         root.write(&staged_index_path("x"), b"index").unwrap();
         let mut intent = Intent::new("x", 0, "WRITE", part.to_add(true));

@@ -1,6 +1,6 @@
 //! Where everything lives in an archive, and how partitions are named.
 
-use trailpack_source::UtcTime;
+use trailpack_source::{FileName, UtcTime};
 
 /// The Delta Lake transaction log.
 pub const DELTA_LOG: &str = "_delta_log";
@@ -20,6 +20,16 @@ pub const DIGESTS_DIR: &str = "_trailpack/digests";
 pub const QUARANTINE_DIR: &str = "_trailpack/quarantine";
 /// CloudTrail public keys given to `archive --public-keys`, one file each.
 pub const KEYS_DIR: &str = "_trailpack/keys";
+
+/// The file name of the part with id `id`.
+pub fn part_file_name(id: &str) -> String {
+    format!("part-{id}.parquet")
+}
+
+/// Whether `name` (a file name, no directory) is a part's.
+pub fn is_part_file_name(name: &str) -> bool {
+    name.starts_with("part-") && name.ends_with(".parquet")
+}
 /// The commit files of the first format (JSON commits), read only by `upgrade`.
 pub const LEGACY_COMMITS_DIR: &str = "_trailpack/commits";
 
@@ -86,6 +96,12 @@ impl PartitionKey {
             region: region.to_string(),
             period,
         }
+    }
+
+    /// The partition of the file named `name` (its account, region and delivery
+    /// time).
+    pub fn of_file(name: &FileName, partitioning: Partitioning) -> Self {
+        PartitionKey::new(&name.account, &name.region, name.delivery, partitioning)
     }
 
     /// The partition of a directory written by [`PartitionKey::dir`].

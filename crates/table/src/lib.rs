@@ -41,7 +41,7 @@ pub use index::{EntryStatus, IndexEntry, IndexSummary};
 pub use intent::ABANDON_AFTER as ORPHAN_GRACE;
 pub use layout::{
     DELTA_LOG, DIGESTS_DIR, INDEX_DIR, KEYS_DIR, LEGACY_COMMITS_DIR, META_DIR, PENDING_DIR,
-    PartitionKey, Partitioning, QUARANTINE_DIR, STAGING_DIR,
+    PartitionKey, Partitioning, QUARANTINE_DIR, STAGING_DIR, is_part_file_name, part_file_name,
 };
 pub use log::{
     Committed, DEFAULT_CHECKPOINT_INTERVAL, FORMAT_PROPERTY, FORMAT_VERSION, Snapshot, Table,

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use trailpack_schema::schema;
-use trailpack_store::ArchiveRoot;
+use trailpack_store::{ArchiveRoot, Listed, StoreError};
 
 use crate::TableError;
 use crate::checkpoint::{CheckpointHint, read_checkpoint, write_checkpoint};
@@ -18,7 +18,7 @@ use crate::delta::{
     Action, Add, Format, Metadata, Protocol, READER_VERSION, Remove, WRITER_VERSION, decode_commit,
     decode_path, encode_commit, schema_string,
 };
-use crate::layout::{DELTA_LOG, LEGACY_COMMITS_DIR, PartitionKey, Partitioning};
+use crate::layout::{DELTA_LOG, LEGACY_COMMITS_DIR, PartitionKey, Partitioning, is_part_file_name};
 use crate::part::PartInfo;
 
 /// Commits between checkpoints, at least; a table of many parts waits longer (see
@@ -60,6 +60,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The part files in the partition directories of `root` that this snapshot
+    /// does not hold: a crash's leftovers, or parts compaction retired.
+    pub fn unheld_parts(&self, root: &ArchiveRoot) -> Result<Vec<Listed>, StoreError> {
+        let mut unheld = Vec::new();
+        for dir in root.list_dirs("")? {
+            if dir.starts_with('_') || dir.starts_with('.') {
+                continue;
+            }
+            unheld.extend(root.list(&dir)?.into_iter().filter(|listed| {
+                is_part_file_name(listed.name()) && !self.parts.contains_key(&listed.path)
+            }));
+        }
+        Ok(unheld)
+    }
+
     /// The live parts, in path order.
     pub fn part_infos(&self) -> impl Iterator<Item = &PartInfo> {
         self.parts.values().map(|(_, info)| info)
@@ -556,33 +571,7 @@ fn load(root: &ArchiveRoot) -> Result<Option<Snapshot>, TableError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::PartitionKey;
-
-    fn part(name: &str) -> PartInfo {
-        let partition = PartitionKey {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            period: (2021, 1, 0),
-        };
-        PartInfo {
-            path: format!("{}/{name}", partition.dir()),
-            partition,
-            bytes: 10,
-            modification_time: 1,
-            crc32: Some(1),
-            rows: 1,
-            row_groups: 1,
-            event_time_range: None,
-            rows_without_event_time: 1,
-            event_versions: BTreeMap::new(),
-            unknown_paths: vec![],
-            fallback_rows: 0,
-            files: 1,
-            raw_bytes: 5,
-            holds: vec![name.into()],
-            limits: Default::default(),
-        }
-    }
+    use crate::part::test_part as part;
 
     #[test]
     fn tables_are_created_once_and_commits_race_safely() {

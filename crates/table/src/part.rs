@@ -242,6 +242,34 @@ pub fn parse_millis(text: &str) -> Option<i64> {
     Some(micros.div_euclid(1000))
 }
 
+/// A minimal part named `name` in a fixed partition, for tests of the log.
+#[cfg(test)]
+pub(crate) fn test_part(name: &str) -> PartInfo {
+    let partition = PartitionKey {
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        period: (2021, 1, 0),
+    };
+    PartInfo {
+        path: format!("{}/{name}", partition.dir()),
+        partition,
+        bytes: 4,
+        modification_time: 1,
+        crc32: Some(0),
+        rows: 1,
+        row_groups: 1,
+        event_time_range: None,
+        rows_without_event_time: 1,
+        event_versions: BTreeMap::new(),
+        unknown_paths: vec![],
+        fallback_rows: 0,
+        files: 1,
+        raw_bytes: 1,
+        holds: vec![name.into()],
+        limits: DecodeOptions::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
