@@ -1,7 +1,7 @@
 //! [`Writer`]: one partition's job at a time, committed part by part through the
 //! table's intents.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
@@ -41,7 +41,7 @@ pub(crate) struct Writer<'a> {
     pub(crate) options: &'a WriteOptions,
     pub(crate) properties: Arc<WriterProperties>,
     /// Identities of the events written in this run, for duplicate detection.
-    events: HashSet<u64>,
+    events: foldhash::HashSet<u64>,
     pub(crate) report: &'a mut RunReport,
     pub(crate) progress: &'a dyn Progress,
 }
@@ -63,7 +63,7 @@ impl<'a> Writer<'a> {
             partitioning,
             options,
             properties: Arc::new(options.writer_properties()?),
-            events: HashSet::new(),
+            events: foldhash::HashSet::default(),
             report,
             progress,
         })

@@ -285,7 +285,9 @@ impl<'a> Scanner<'a> {
                 | below(x ^ (ONES * u64::from(b'\\')), 1)
                 | below(x, 0x20);
             if special != 0 {
-                break;
+                // The lowest flagged lane is exact (a borrow only runs upwards).
+                self.pos += (special.trailing_zeros() / 8) as usize;
+                return;
             }
             self.pos += 8;
         }

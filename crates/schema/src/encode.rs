@@ -19,7 +19,7 @@ impl Style {
     pub fn detect(text: &[u8]) -> Style {
         let mut style = Style::default();
         let mut at = 0;
-        while let Some(offset) = text[at..].iter().position(|&b| b == b'\\') {
+        while let Some(offset) = memchr::memchr(b'\\', &text[at..]) {
             let escape = &text[at + offset..];
             match escape.get(1) {
                 Some(b'/') => style.escape_slash = true,
@@ -62,7 +62,7 @@ impl Style {
     }
 
     /// How many leading bytes of `bytes` need no escape in this style: eight at a
-    /// time while no lane needs one, then byte by byte.
+    /// time, then byte by byte for a tail shorter than eight.
     fn plain_len(self, bytes: &[u8]) -> usize {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -84,7 +84,8 @@ impl Style {
                     | equal(x, b'\'');
             }
             if special != 0 {
-                break;
+                // The lowest flagged lane is exact (a borrow only runs upwards).
+                return at + (special.trailing_zeros() / 8) as usize;
             }
             at += 8;
         }
@@ -94,13 +95,18 @@ impl Style {
             .unwrap_or(bytes.len() - at)
     }
 
+    /// Whether a token spelled without escapes, `"value"`, is canonical in this
+    /// style: no byte of `value` should have been escaped.
+    pub fn is_plain(self, value: &str) -> bool {
+        self.plain_len(value.as_bytes()) == value.len()
+    }
+
     /// Whether `token` (a JSON string token with quotes) is the canonical spelling
     /// of `value` in this style.
     pub fn is_canonical(self, value: &str, token: &str, scratch: &mut Vec<u8>) -> bool {
-        let inner = &token.as_bytes()[1..token.len() - 1];
-        if !inner.contains(&b'\\') {
-            // No escapes: canonical unless some byte should have been escaped.
-            return self.plain_len(inner) == inner.len();
+        let inner = &token[1..token.len() - 1];
+        if !inner.contains('\\') {
+            return self.is_plain(inner);
         }
         scratch.clear();
         self.write_string(value, scratch);

@@ -6,6 +6,7 @@
 //! spelling differs from the original go to the residual; unknown members and values
 //! of an unexpected type go to `additionalfields`, keyed by dotted path.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -98,7 +99,7 @@ impl BatchBuilder {
         source_key: &str,
         record_index: u32,
     ) -> Result<(), SchemaError> {
-        as_text(record)?;
+        let text = as_text(record)?;
         let record_index = i32::try_from(record_index).map_err(|_| SchemaError::Column {
             column: crate::fields::RECORD_INDEX.to_string(),
             reason: "a record index over 2^31 - 1",
@@ -116,7 +117,7 @@ impl BatchBuilder {
             return Err(SchemaError::NotAnObject);
         }
         self.root
-            .walk(&mut scanner, walk, &mut self.unknown_paths)
+            .walk(text, &mut scanner, walk, &mut self.unknown_paths)
             .map_err(syntax)?;
         walk.layout.extend_from_slice(&record[walk.copied..]);
         self.layout.append_value(as_text(&walk.layout)?);
@@ -348,8 +349,10 @@ impl StructNode {
     }
 
     /// Walk the object at the scanner, appending exactly one value to every child.
+    /// `text` is the scanner's record, already validated as UTF-8.
     fn walk(
         &mut self,
+        text: &str,
         scanner: &mut Scanner<'_>,
         walk: &mut WalkState,
         unknown: &mut BTreeSet<String>,
@@ -358,13 +361,18 @@ impl StructNode {
         let mut seen = 0u64;
         scanner.begin_object()?;
         let mut first = true;
+        // Records mostly list their members in the documented order, so the search
+        // starts after the last member found.
+        let mut next = 0;
         while let Some(key) = scanner.next_member(first)? {
             first = false;
             let key = &record[key];
-            let index = self
-                .defs
+            let (earlier, later) = self.defs.split_at(next);
+            let index = later
                 .iter()
                 .position(|def| key_matches(key, def.key))
+                .map(|i| i + next)
+                .or_else(|| earlier.iter().position(|def| key_matches(key, def.key)))
                 .filter(|&i| seen & (1 << i) == 0);
             let Some(index) = index else {
                 let span = scanner.skip_value()?;
@@ -378,8 +386,17 @@ impl StructNode {
                 continue;
             };
             seen |= 1 << index;
+            next = index + 1;
             let def = self.defs[index];
-            walk_value(&mut self.children[index], def, key, scanner, walk, unknown)?;
+            walk_value(
+                &mut self.children[index],
+                def,
+                key,
+                text,
+                scanner,
+                walk,
+                unknown,
+            )?;
         }
         for (index, child) in self.children.iter_mut().enumerate() {
             if seen & (1 << index) == 0 {
@@ -400,6 +417,7 @@ fn walk_value(
     node: &mut Node,
     def: FieldDef,
     key: &[u8],
+    text: &str,
     scanner: &mut Scanner<'_>,
     walk: &mut WalkState,
     unknown: &mut BTreeSet<String>,
@@ -415,11 +433,16 @@ fn walk_value(
     match (node, def.kind, kind) {
         (Node::Text(builder), Kind::String, ValueKind::String) => {
             let span = scanner.string()?;
-            let token = text_of(record, span.clone());
+            let token = text_of(text, span.clone());
             match unescape(token) {
                 Some(value) => {
                     builder.append_value(&value);
-                    if walk.style.is_canonical(&value, token, &mut walk.scratch) {
+                    // A borrowed value is the token's inside: it had no escapes.
+                    let canonical = match &value {
+                        Cow::Borrowed(plain) => walk.style.is_plain(plain),
+                        Cow::Owned(_) => walk.style.is_canonical(&value, token, &mut walk.scratch),
+                    };
+                    if canonical {
                         walk.mark(record, span, marker::VALUE);
                     } else {
                         walk.keep_residual(record, span);
@@ -433,7 +456,7 @@ fn walk_value(
         }
         (Node::Text(builder), Kind::Json, _) => {
             let span = scanner.skip_value()?;
-            builder.append_value(text_of(record, span.clone()));
+            builder.append_value(text_of(text, span.clone()));
             walk.mark(record, span, marker::VALUE);
         }
         (Node::Bool(builder), _, ValueKind::Bool) => {
@@ -443,7 +466,7 @@ fn walk_value(
         }
         (Node::Timestamp(builder), _, ValueKind::String) => {
             let span = scanner.string()?;
-            let token = text_of(record, span.clone());
+            let token = text_of(text, span.clone());
             let value = unescape(token);
             let micros = value.as_deref().and_then(parse_event_time);
             builder.append_option(micros);
@@ -466,7 +489,7 @@ fn walk_value(
             walk.path
                 .push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
             walk.path.push('.');
-            child.walk(scanner, walk, unknown)?;
+            child.walk(text, scanner, walk, unknown)?;
             walk.path.truncate(depth);
         }
         (Node::List(list), _, ValueKind::Array) if elements_are_objects(scanner)? => {
@@ -477,7 +500,7 @@ fn walk_value(
             scanner.begin_array()?;
             let mut count = 0i32;
             while scanner.next_element(count == 0)? {
-                list.element.walk(scanner, walk, unknown)?;
+                list.element.walk(text, scanner, walk, unknown)?;
                 count += 1;
             }
             walk.path.truncate(depth);
@@ -511,9 +534,9 @@ fn elements_are_objects(scanner: &Scanner<'_>) -> Result<bool, SyntaxError> {
     Ok(true)
 }
 
-fn text_of(record: &[u8], span: std::ops::Range<usize>) -> &str {
-    // Records were validated as UTF-8 by the decoder and spans fall on token edges.
-    std::str::from_utf8(&record[span]).unwrap_or("\"\"")
+fn text_of(record: &str, span: std::ops::Range<usize>) -> &str {
+    // Spans fall on token edges, which are ASCII, so they are character boundaries.
+    record.get(span).unwrap_or("\"\"")
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! Each distinct layout is compiled once into a short program of literal runs and
 //! value slots; rebuilding a row runs its layout's program against the row's values.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 use arrow_array::cast::AsArray;
@@ -62,7 +61,8 @@ pub struct Rebuilder<'a> {
     additional: &'a StringArray,
     residual: &'a StringArray,
     raw: &'a StringArray,
-    programs: HashMap<&'a str, Program>,
+    /// Compiled layouts; the key is a row's whole layout text, looked up per row.
+    programs: foldhash::HashMap<&'a str, Program>,
     scratch: String,
 }
 
@@ -101,7 +101,7 @@ impl<'a> Rebuilder<'a> {
             additional: text_column(batch, ADDITIONAL_FIELDS)?,
             residual: text_column(batch, RESIDUAL)?,
             raw: text_column(batch, RAW)?,
-            programs: HashMap::new(),
+            programs: foldhash::HashMap::default(),
             scratch: String::new(),
         })
     }
