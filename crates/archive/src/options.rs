@@ -27,10 +27,28 @@ pub const DEFAULT_WAVE_BYTES: u64 = 8 << 20;
 /// Rows per data page at most: small enough that a selective query reads a few
 /// pages of a row group through the page index, not whole column chunks.
 const DATA_PAGE_ROWS: usize = 4096;
-/// Timestamp columns stored delta-encoded.
-const DELTA_COLUMNS: [&str; 1] = ["eventtime"];
-/// Columns of unique IDs, stored without a dictionary.
+/// Integer columns stored delta-encoded: the sorted event time, and the record
+/// index, which mostly climbs in small steps as a file's records interleave with
+/// those of the files delivered beside it.
+const DELTA_COLUMNS: [&str; 2] = ["eventtime", "_record_index"];
+/// Columns of unique IDs, stored without a dictionary and delta-length encoded.
 const UNIQUE_COLUMNS: [&str; 3] = ["eventid", "requestid", "sharedeventid"];
+/// Columns whose per-page minimum and maximum prune nothing (unique IDs, JSON text,
+/// record templates): they keep chunk statistics and the offset index, not a
+/// column index.
+const UNPRUNABLE_COLUMNS: [&str; 11] = [
+    "eventid",
+    "requestid",
+    "sharedeventid",
+    "requestparameters",
+    "responseelements",
+    "additionaleventdata",
+    "serviceeventdetails",
+    "additionalfields",
+    "_layout",
+    "_residual",
+    "_raw",
+];
 /// Columns of JSON text (Athena's strings), compressed at [`JSON_TEXT_ZSTD_LEVEL`]
 /// at least.
 const JSON_TEXT_COLUMNS: [&str; 4] = [
@@ -121,17 +139,25 @@ impl WriteOptions {
                 SCHEMA_VERSION_PROPERTY.to_string(),
                 SCHEMA_VERSION.to_string(),
             )]));
-        // Rows are sorted by event time, so its deltas are small: delta encoding
-        // stores them in a few bits where dictionary or plain encoding takes 4-8
-        // bytes a row.
+        // Rows are sorted by event time, so these columns' deltas are small: delta
+        // encoding stores them in a few bits where dictionary or plain encoding
+        // takes 4-8 bytes a row.
         for column in DELTA_COLUMNS {
             builder = builder
                 .set_column_dictionary_enabled(path(column), false)
                 .set_column_encoding(path(column), ParquetEncoding::DELTA_BINARY_PACKED);
         }
         // Unique IDs never repeat: building a dictionary for them is wasted work.
+        // Delta-length encoding stores their lengths apart from their bytes, which
+        // leaves zstd a stream of hex digits (about 3 bytes a row smaller than plain
+        // encoding's interleaved 4-byte lengths; docs/BENCHMARKS.md).
         for column in UNIQUE_COLUMNS {
-            builder = builder.set_column_dictionary_enabled(path(column), false);
+            builder = builder
+                .set_column_dictionary_enabled(path(column), false)
+                .set_column_encoding(path(column), ParquetEncoding::DELTA_LENGTH_BYTE_ARRAY);
+        }
+        for column in UNPRUNABLE_COLUMNS {
+            builder = builder.set_column_statistics_enabled(path(column), EnabledStatistics::Chunk);
         }
         // The JSON-text columns hold most of the bytes and compress well at a
         // higher level for little time (docs/BENCHMARKS.md).
