@@ -232,12 +232,19 @@ impl<'a> Scanner<'a> {
 
     /// Consume a string and return its raw span, quotes included.
     pub fn string(&mut self) -> Result<Range<usize>> {
+        self.string_escaped().map(|(span, _)| span)
+    }
+
+    /// Consume a string and return its raw span, quotes included, and whether it
+    /// holds an escape (when it does not, its inside is its value).
+    pub fn string_escaped(&mut self) -> Result<(Range<usize>, bool)> {
         self.skip_whitespace();
         let start = self.pos;
         if self.bytes.get(self.pos) != Some(&b'"') {
             return Err(self.unexpected());
         }
         self.pos += 1;
+        let mut escaped = false;
         loop {
             self.skip_plain_string_bytes();
             let Some(&b) = self.bytes.get(self.pos) else {
@@ -246,9 +253,10 @@ impl<'a> Scanner<'a> {
             match b {
                 b'"' => {
                     self.pos += 1;
-                    return Ok(start..self.pos);
+                    return Ok((start..self.pos, escaped));
                 }
                 b'\\' => {
+                    escaped = true;
                     self.pos += 1;
                     match self.bytes.get(self.pos) {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {

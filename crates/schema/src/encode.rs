@@ -96,9 +96,16 @@ impl Style {
     }
 
     /// Whether a token spelled without escapes, `"value"`, is canonical in this
-    /// style: no byte of `value` should have been escaped.
+    /// style: no byte of `value` should have been escaped. The token must have
+    /// passed [`Scanner::string`](trailpack_decode::json::Scanner::string), which
+    /// rejects quotes, backslashes and control characters, so only the style's
+    /// optional escapes are left to look for.
     pub fn is_plain(self, value: &str) -> bool {
-        self.plain_len(value.as_bytes()) == value.len()
+        match (self.escape_slash, self.escape_html) {
+            (false, false) => true,
+            (true, false) => memchr::memchr(b'/', value.as_bytes()).is_none(),
+            _ => self.plain_len(value.as_bytes()) == value.len(),
+        }
     }
 
     /// Whether `token` (a JSON string token with quotes) is the canonical spelling

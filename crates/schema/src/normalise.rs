@@ -7,6 +7,7 @@
 //! of an unexpected type go to `additionalfields`, keyed by dotted path.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -44,10 +45,10 @@ pub struct BatchBuilder {
 /// Per-record buffers, reused across records.
 #[derive(Debug, Default)]
 struct WalkState {
-    layout: Vec<u8>,
+    layout: String,
     copied: usize,
-    additional: Vec<u8>,
-    residual: Vec<u8>,
+    additional: String,
+    residual: String,
     path: String,
     style: Style,
     scratch: Vec<u8>,
@@ -107,7 +108,7 @@ impl BatchBuilder {
         let walk = &mut self.walk;
         walk.style = Style::detect(record);
         walk.layout.clear();
-        walk.layout.push(walk.style.to_byte());
+        walk.layout.push(char::from(walk.style.to_byte()));
         walk.copied = 0;
         walk.additional.clear();
         walk.residual.clear();
@@ -119,10 +120,10 @@ impl BatchBuilder {
         self.root
             .walk(text, &mut scanner, walk, &mut self.unknown_paths)
             .map_err(syntax)?;
-        walk.layout.extend_from_slice(&record[walk.copied..]);
-        self.layout.append_value(as_text(&walk.layout)?);
-        append_collection(&mut self.additional, b'{', &walk.additional, b'}')?;
-        append_collection(&mut self.residual, b'[', &walk.residual, b']')?;
+        walk.layout.push_str(text.get(walk.copied..).unwrap_or_default());
+        self.layout.append_value(&walk.layout);
+        append_collection(&mut self.additional, '{', &walk.additional, '}');
+        append_collection(&mut self.residual, '[', &walk.residual, ']');
         self.source_key.append_value(source_key);
         self.record_index.append_value(record_index);
         self.rows += 1;
@@ -193,52 +194,50 @@ fn as_text(bytes: &[u8]) -> Result<&str, SchemaError> {
     std::str::from_utf8(bytes).map_err(|_| SchemaError::NotUtf8)
 }
 
-fn append_collection(
-    builder: &mut StringBuilder,
-    open: u8,
-    items: &[u8],
-    close: u8,
-) -> Result<(), SchemaError> {
+fn append_collection(builder: &mut StringBuilder, open: char, items: &str, close: char) {
     if items.is_empty() {
         builder.append_null();
-        return Ok(());
+        return;
     }
-    let mut text = Vec::with_capacity(items.len() + 2);
-    text.push(open);
-    text.extend_from_slice(items);
-    text.push(close);
-    builder.append_value(as_text(&text)?);
-    Ok(())
+    // StringBuilder's fmt::Write appends to the value that append_value ends.
+    let _ = write!(builder, "{open}{items}{close}");
+    builder.append_value("");
 }
 
+// The record is text validated once; every span and key starts and ends on an
+// ASCII token edge, so slicing it is exact. Were one not, the slice would be empty,
+// the row would fail its proof and keep its whole text in `_raw`.
 impl WalkState {
     /// Replace the value at `span` in the layout with `marker`.
-    fn mark(&mut self, record: &[u8], span: std::ops::Range<usize>, marker: u8) {
+    fn mark(&mut self, record: &str, span: std::ops::Range<usize>, marker: u8) {
         self.layout
-            .extend_from_slice(&record[self.copied..span.start]);
-        self.layout.push(marker);
+            .push_str(record.get(self.copied..span.start).unwrap_or_default());
+        self.layout.push(char::from(marker));
         self.copied = span.end;
     }
 
     /// Keep the value at `span` in `additionalfields` under the current path + key.
-    fn keep_additional(&mut self, record: &[u8], key: &[u8], span: std::ops::Range<usize>) {
+    fn keep_additional(&mut self, record: &str, key: &str, span: std::ops::Range<usize>) {
         if !self.additional.is_empty() {
-            self.additional.push(b',');
+            self.additional.push(',');
         }
-        self.additional.push(b'"');
-        self.additional.extend_from_slice(self.path.as_bytes());
-        self.additional.extend_from_slice(&key[1..key.len() - 1]);
-        self.additional.extend_from_slice(b"\":");
-        self.additional.extend_from_slice(&record[span.clone()]);
+        self.additional.push('"');
+        self.additional.push_str(&self.path);
+        self.additional
+            .push_str(key.get(1..key.len() - 1).unwrap_or_default());
+        self.additional.push_str("\":");
+        self.additional
+            .push_str(record.get(span.clone()).unwrap_or_default());
         self.mark(record, span, marker::ADDITIONAL);
     }
 
     /// Keep the value at `span` verbatim in the residual.
-    fn keep_residual(&mut self, record: &[u8], span: std::ops::Range<usize>) {
+    fn keep_residual(&mut self, record: &str, span: std::ops::Range<usize>) {
         if !self.residual.is_empty() {
-            self.residual.push(b',');
+            self.residual.push(',');
         }
-        self.residual.extend_from_slice(&record[span.clone()]);
+        self.residual
+            .push_str(record.get(span.clone()).unwrap_or_default());
         self.mark(record, span, marker::RESIDUAL);
     }
 }
@@ -357,7 +356,6 @@ impl StructNode {
         walk: &mut WalkState,
         unknown: &mut BTreeSet<String>,
     ) -> Result<(), SyntaxError> {
-        let record = scanner.bytes();
         let mut seen = 0u64;
         scanner.begin_object()?;
         let mut first = true;
@@ -366,7 +364,7 @@ impl StructNode {
         let mut next = 0;
         while let Some(key) = scanner.next_member(first)? {
             first = false;
-            let key = &record[key];
+            let key = text.get(key).unwrap_or("\"\"");
             let (earlier, later) = self.defs.split_at(next);
             let index = later
                 .iter()
@@ -379,10 +377,10 @@ impl StructNode {
                 let path = format!(
                     "{}{}",
                     walk.path,
-                    String::from_utf8_lossy(&key[1..key.len() - 1])
+                    key.get(1..key.len() - 1).unwrap_or_default()
                 );
                 unknown.insert(path);
-                walk.keep_additional(record, key, span);
+                walk.keep_additional(text, key, span);
                 continue;
             };
             seen |= 1 << index;
@@ -408,21 +406,20 @@ impl StructNode {
     }
 }
 
-fn key_matches(raw_key: &[u8], key: &str) -> bool {
-    raw_key.len() == key.len() + 2 && &raw_key[1..raw_key.len() - 1] == key.as_bytes()
+fn key_matches(raw_key: &str, key: &str) -> bool {
+    raw_key.len() == key.len() + 2 && raw_key.get(1..raw_key.len() - 1) == Some(key)
 }
 
 /// Walk one member's value into its node, or divert it when its type is unexpected.
 fn walk_value(
     node: &mut Node,
     def: FieldDef,
-    key: &[u8],
+    key: &str,
     text: &str,
     scanner: &mut Scanner<'_>,
     walk: &mut WalkState,
     unknown: &mut BTreeSet<String>,
 ) -> Result<(), SyntaxError> {
-    let record = scanner.bytes();
     let kind = scanner.peek()?;
     if kind == ValueKind::Null {
         // The literal stays in the layout; the column is null.
@@ -432,37 +429,42 @@ fn walk_value(
     }
     match (node, def.kind, kind) {
         (Node::Text(builder), Kind::String, ValueKind::String) => {
-            let span = scanner.string()?;
+            let (span, escaped) = scanner.string_escaped()?;
             let token = text_of(text, span.clone());
-            match unescape(token) {
+            let value = if escaped {
+                unescape(token)
+            } else {
+                Some(Cow::Borrowed(&token[1..token.len() - 1]))
+            };
+            match value {
                 Some(value) => {
                     builder.append_value(&value);
-                    // A borrowed value is the token's inside: it had no escapes.
-                    let canonical = match &value {
-                        Cow::Borrowed(plain) => walk.style.is_plain(plain),
-                        Cow::Owned(_) => walk.style.is_canonical(&value, token, &mut walk.scratch),
+                    let canonical = if escaped {
+                        walk.style.is_canonical(&value, token, &mut walk.scratch)
+                    } else {
+                        walk.style.is_plain(&value)
                     };
                     if canonical {
-                        walk.mark(record, span, marker::VALUE);
+                        walk.mark(text, span, marker::VALUE);
                     } else {
-                        walk.keep_residual(record, span);
+                        walk.keep_residual(text, span);
                     }
                 }
                 None => {
                     builder.append_null();
-                    walk.keep_residual(record, span);
+                    walk.keep_residual(text, span);
                 }
             }
         }
         (Node::Text(builder), Kind::Json, _) => {
             let span = scanner.skip_value()?;
             builder.append_value(text_of(text, span.clone()));
-            walk.mark(record, span, marker::VALUE);
+            walk.mark(text, span, marker::VALUE);
         }
         (Node::Bool(builder), _, ValueKind::Bool) => {
             let span = scanner.skip_value()?;
-            builder.append_value(record[span.start] == b't');
-            walk.mark(record, span, marker::VALUE);
+            builder.append_value(text.as_bytes().get(span.start) == Some(&b't'));
+            walk.mark(text, span, marker::VALUE);
         }
         (Node::Timestamp(builder), _, ValueKind::String) => {
             let span = scanner.string()?;
@@ -479,15 +481,15 @@ fn walk_value(
                 _ => false,
             };
             if canonical {
-                walk.mark(record, span, marker::VALUE);
+                walk.mark(text, span, marker::VALUE);
             } else {
-                walk.keep_residual(record, span);
+                walk.keep_residual(text, span);
             }
         }
         (Node::Struct(child), _, ValueKind::Object) => {
             let depth = walk.path.len();
             walk.path
-                .push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
+                .push_str(key.get(1..key.len() - 1).unwrap_or("?"));
             walk.path.push('.');
             child.walk(text, scanner, walk, unknown)?;
             walk.path.truncate(depth);
@@ -495,7 +497,7 @@ fn walk_value(
         (Node::List(list), _, ValueKind::Array) if elements_are_objects(scanner)? => {
             let depth = walk.path.len();
             walk.path
-                .push_str(std::str::from_utf8(&key[1..key.len() - 1]).unwrap_or("?"));
+                .push_str(key.get(1..key.len() - 1).unwrap_or("?"));
             walk.path.push_str("[].");
             scanner.begin_array()?;
             let mut count = 0i32;
@@ -513,7 +515,7 @@ fn walk_value(
             // goes to `additionalfields`, where a query can still see it.
             node.append_null();
             let span = scanner.skip_value()?;
-            walk.keep_additional(record, key, span);
+            walk.keep_additional(text, key, span);
         }
     }
     Ok(())
