@@ -24,6 +24,8 @@ use crate::writer::Writer;
 
 /// Rows normalised and proven as one batch (in parallel with others).
 const SUB_BATCH_ROWS: usize = 8192;
+/// Sub-batches per thread built in one wave while the previous wave is written.
+const WAVE_SUB_BATCHES_PER_THREAD: usize = 1;
 
 /// A decoded file waiting in the part buffer.
 pub(crate) struct Pending {
@@ -198,8 +200,10 @@ impl Writer<'_> {
 
     /// Normalise and prove the rows in `order` in sub-batches, in parallel, while
     /// the previous ones are encoded: a part smaller than one row group still uses
-    /// every core, and encoding overlaps with normalising. The writer cuts row
-    /// groups at `row_group_rows`.
+    /// every core, and encoding overlaps with normalising. A wave is a few
+    /// sub-batches per thread, not a whole row group, so that two waves of Arrow
+    /// batches are all that is held; the writer cuts row groups at
+    /// `row_group_rows`.
     fn encode_rows<W: Write + Send>(
         &mut self,
         files: &[Pending],
@@ -213,8 +217,9 @@ impl Writer<'_> {
         };
         let row_group_rows = self.options.row_group_rows.max(1);
         let sub_rows = SUB_BATCH_ROWS.min(row_group_rows);
+        let wave_rows = sub_rows * WAVE_SUB_BATCHES_PER_THREAD * rayon::current_num_threads();
         let mut built: Vec<(&[SortedRow], RowGroup)> = Vec::new();
-        let mut waves = order.chunks(row_group_rows).peekable();
+        let mut waves = order.chunks(wave_rows).peekable();
         while !built.is_empty() || waves.peek().is_some() {
             let wave = waves.next().unwrap_or_default();
             let to_write = std::mem::take(&mut built);
