@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: `trailpack archive` against the decompression floor (GNU
-# gzip and libdeflate, 2 parallel workers) and against DuckDB converting the same
-# tree to one zstd Parquet file, on two generated trees: 20,000 small files and
-# 100 large files. Wall-time medians, output bytes and peak RSS, in one run.
+# gzip and libdeflate, 2 parallel workers), against DuckDB converting the same
+# tree to one zstd Parquet file, and against `zstd -19 --long` of the whole
+# uncompressed JSON, on two generated trees: 20,000 small files and 100 large
+# files. Wall-time medians, output bytes and peak RSS, in one run.
 #
 #   scripts/bench-e2e.sh [TRAILPACK_BINARY] [RUNS=3] [DUCKDB_RUNS=1]
 #
-# Needs: python3, gzip, /usr/bin/time; libdeflate-gunzip where installable
+# Needs: python3, gzip, zstd, /usr/bin/time; libdeflate-gunzip where installable
 # (Debian: apt-get install libdeflate-tools); DuckDB from PyPI (installed into
 # target/interop-venv as scripts/interop.sh does). Trees and results are kept in
 # target/bench-e2e; the table is printed and written to target/bench-e2e/results.md.

@@ -81,6 +81,11 @@ def main():
             tools["libdeflate-gunzip -c, 2 workers"] = (f"{find} libdeflate-gunzip -c > /dev/null", runs, None)
         for mode in ("json", "struct"):
             tools[f"DuckDB 2 threads, {mode}"] = (mode, duckdb_runs, f"{WORK}/duckdb-{mode}.parquet")
+        # The size a general-purpose compressor reaches on the whole uncompressed JSON.
+        zstd_out = f"{WORK}/raw.json.zst"
+        tools["zstd -19 --long -T2 of the JSON"] = (
+            f"find -L {tree} -name '*.json.gz' -print0 | sort -z | xargs -0 cat | gzip -dc"
+            f" | zstd -19 --long -T2 -q -f -o {zstd_out}", duckdb_runs, zstd_out)
         results = {tool: [] for tool in tools}
         for run in range(max(runs, duckdb_runs)):
             for tool, (command, count, output) in tools.items():
@@ -122,7 +127,7 @@ def main():
                 f"{ours / seconds:.2f}",
                 (f"{seconds / ours:.1f}× slower, RSS {rss / ours_rss:.1f}×; trailpack bytes / these: "
                  f"{ours_bytes / out:.2f} (parts only {ours_parts / out:.2f})"
-                 if tool.startswith("DuckDB") else ""),
+                 if tool.startswith(("DuckDB", "zstd")) else ""),
             ))
         print(f"{name}: trailpack / gzip floor {ours / floor:.2f}"
               + (f", / libdeflate floor {ours / deflate:.2f}" if deflate else ""), file=sys.stderr)
