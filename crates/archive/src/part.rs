@@ -200,8 +200,8 @@ impl Writer<'_> {
 
     /// Normalise and prove the rows in `order` in sub-batches, in parallel, while
     /// the previous ones are encoded: a part smaller than one row group still uses
-    /// every core, and encoding overlaps with normalising. A wave is a few
-    /// sub-batches per thread, not a whole row group, so that two waves of Arrow
+    /// every core, and encoding overlaps with normalising. A wave is one
+    /// sub-batch per thread, not a whole row group, so that two waves of Arrow
     /// batches are all that is held; the writer cuts row groups at
     /// `row_group_rows`.
     fn encode_rows<W: Write + Send>(

@@ -456,10 +456,12 @@ mod tests {
             for special in ["\"", "\\n", "\\u00e9", "\u{1}", "\u{1f}"] {
                 let text = format!("\"{body}{special}xyz\"");
                 let mut scanner = Scanner::new(text.as_bytes(), 8);
-                let result = scanner.string();
+                let result = scanner.string_escaped();
                 match special {
-                    "\"" => assert_eq!(result.unwrap(), 0..body.len() + 2, "{text:?}"),
-                    "\\n" | "\\u00e9" => assert_eq!(result.unwrap(), 0..text.len(), "{text:?}"),
+                    "\"" => assert_eq!(result.unwrap(), (0..body.len() + 2, false), "{text:?}"),
+                    "\\n" | "\\u00e9" => {
+                        assert_eq!(result.unwrap(), (0..text.len(), true), "{text:?}")
+                    }
                     _ => assert_eq!(
                         result.unwrap_err().kind,
                         SyntaxErrorKind::ControlCharacter,

@@ -19,7 +19,8 @@ impl Style {
     pub fn detect(text: &[u8]) -> Style {
         let mut style = Style::default();
         let mut at = 0;
-        while let Some(offset) = memchr::memchr(b'\\', &text[at..]) {
+        // `at` passes the end when the text ends in a backslash.
+        while let Some(offset) = text.get(at..).and_then(|rest| memchr::memchr(b'\\', rest)) {
             let escape = &text[at + offset..];
             match escape.get(1) {
                 Some(b'/') => style.escape_slash = true,
@@ -108,8 +109,9 @@ impl Style {
         }
     }
 
-    /// Whether `token` (a JSON string token with quotes) is the canonical spelling
-    /// of `value` in this style.
+    /// Whether `token` (a JSON string token with quotes, which has passed
+    /// [`Scanner::string`](trailpack_decode::json::Scanner::string)) is the
+    /// canonical spelling of `value` in this style.
     pub fn is_canonical(self, value: &str, token: &str, scratch: &mut Vec<u8>) -> bool {
         let inner = &token[1..token.len() - 1];
         if !inner.contains('\\') {
@@ -178,6 +180,8 @@ mod tests {
             }
         );
         assert_eq!(Style::detect(br#"{"a":"x/y\n"}"#), Style::default());
+        // A text that ends in a backslash (not a checked record) must not panic.
+        assert_eq!(Style::detect(b"x\\"), Style::default());
         for byte in b'0'..b'4' {
             assert_eq!(Style::from_byte(byte).unwrap().to_byte(), byte);
         }
@@ -218,6 +222,35 @@ mod tests {
             r#""a\/b\u003cc\u003e\u0026\u003d\u0027\"\\\n\u0001é""#
         );
         assert_eq!(write(Style::default(), "a/b<c>"), r#""a/b<c>""#);
+    }
+
+    #[test]
+    fn plain_check_agrees_with_writing_in_every_style() {
+        for bits in 0..4u8 {
+            let style = Style::from_byte(b'0' + bits).unwrap();
+            // Values as they come out of tokens without escapes: no quote, backslash
+            // or control character.
+            for value in [
+                "",
+                "a",
+                "a/b",
+                "x<y",
+                "k=v",
+                "it's",
+                "a&b>c",
+                "é/ü",
+                "plain text",
+            ] {
+                let mut written = Vec::new();
+                style.write_string(value, &mut written);
+                let spelled_plainly = written == format!("\"{value}\"").into_bytes();
+                assert_eq!(
+                    style.is_plain(value),
+                    spelled_plainly,
+                    "{style:?} {value:?}"
+                );
+            }
+        }
     }
 
     #[test]

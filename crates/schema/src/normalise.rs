@@ -7,8 +7,8 @@
 //! of an unexpected type go to `additionalfields`, keyed by dotted path.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -120,7 +120,8 @@ impl BatchBuilder {
         self.root
             .walk(text, &mut scanner, walk, &mut self.unknown_paths)
             .map_err(syntax)?;
-        walk.layout.push_str(text.get(walk.copied..).unwrap_or_default());
+        walk.layout
+            .push_str(text.get(walk.copied..).unwrap_or_default());
         self.layout.append_value(&walk.layout);
         append_collection(&mut self.additional, '{', &walk.additional, '}');
         append_collection(&mut self.residual, '[', &walk.residual, ']');
@@ -488,16 +489,14 @@ fn walk_value(
         }
         (Node::Struct(child), _, ValueKind::Object) => {
             let depth = walk.path.len();
-            walk.path
-                .push_str(key.get(1..key.len() - 1).unwrap_or("?"));
+            walk.path.push_str(key.get(1..key.len() - 1).unwrap_or("?"));
             walk.path.push('.');
             child.walk(text, scanner, walk, unknown)?;
             walk.path.truncate(depth);
         }
         (Node::List(list), _, ValueKind::Array) if elements_are_objects(scanner)? => {
             let depth = walk.path.len();
-            walk.path
-                .push_str(key.get(1..key.len() - 1).unwrap_or("?"));
+            walk.path.push_str(key.get(1..key.len() - 1).unwrap_or("?"));
             walk.path.push_str("[].");
             scanner.begin_array()?;
             let mut count = 0i32;
