@@ -3,7 +3,9 @@
 # gzip and libdeflate, 2 parallel workers), against DuckDB converting the same
 # tree to one zstd Parquet file, and against `zstd -19 --long` of the whole
 # uncompressed JSON, on two generated trees: 20,000 small files and 100 large
-# files. Wall-time medians, output bytes and peak RSS, in one run.
+# files. Wall-time medians, output bytes and peak RSS, in one run; trailpack also
+# with one thread, for its thread scaling and the Amdahl projection to 8 and 32
+# cores.
 #
 #   scripts/bench-e2e.sh [TRAILPACK_BINARY] [RUNS=3] [DUCKDB_RUNS=1]
 #

@@ -75,7 +75,8 @@ def main():
         find = f"find -L {tree} -name '*.json.gz' -print0 | xargs -0 -r -P2 -n {max(1, files // 40)}"
         tools = {
             "gzip -dc, 2 workers": (f"{find} gzip -dc > /dev/null", runs, None),
-            "trailpack archive --threads 2": (None, runs, f"{WORK}/archive"),
+            "trailpack archive --threads 2": ("2", runs, f"{WORK}/archive"),
+            "trailpack archive --threads 1": ("1", runs, f"{WORK}/archive-1"),
         }
         if libdeflate:
             tools["libdeflate-gunzip -c, 2 workers"] = (f"{find} libdeflate-gunzip -c > /dev/null", runs, None)
@@ -96,7 +97,7 @@ def main():
                     if os.path.isfile(output):
                         os.remove(output)
                 if tool.startswith("trailpack"):
-                    result = timed([binary, "archive", tree, "--to", output, "--threads", "2", "--quiet"])
+                    result = timed([binary, "archive", tree, "--to", output, "--threads", command, "--quiet"])
                 elif tool.startswith("DuckDB"):
                     result = timed([sys.executable, "-c", DUCKDB, tree, output, command])
                 else:
@@ -110,6 +111,10 @@ def main():
         ours_rss = max(r[1] for r in results["trailpack archive --threads 2"])
         ours_bytes = results["trailpack archive --threads 2"][-1][3]
         ours_parts = size(f"{WORK}/archive", parts_only=True)
+        one_thread = statistics.median(r[0] for r in results["trailpack archive --threads 1"])
+        # Amdahl: T2 = T1 * (s + (1 - s) / 2), so the serial share s = 2 * T2 / T1 - 1.
+        serial = max(0.0, 2 * ours / one_thread - 1)
+        amdahl = {cores: one_thread * (serial + (1 - serial) / cores) for cores in (8, 32)}
         for tool, measured in results.items():
             ok = [r for r in measured if r[2]]
             if not ok:
@@ -132,6 +137,9 @@ def main():
         print(f"{name}: trailpack / gzip floor {ours / floor:.2f}"
               + (f", / libdeflate floor {ours / deflate:.2f}" if deflate else ""), file=sys.stderr)
         rows.append((name, files, stored, raw, "trailpack / gzip floor", f"{ours / floor:.2f}×", "", "", "", ""))
+        rows.append((name, files, stored, raw, "trailpack --threads 2 / --threads 1",
+                     f"{one_thread / ours:.2f}× (serial share {serial:.2f}; Amdahl: "
+                     f"{amdahl[8]:.2f} s on 8 cores, {amdahl[32]:.2f} s on 32)", "", "", "", ""))
         if deflate:
             rows.append((name, files, stored, raw, "trailpack / libdeflate floor", f"{ours / deflate:.2f}×", "", "", "", ""))
     lines = [
