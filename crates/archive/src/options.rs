@@ -33,17 +33,13 @@ const DATA_PAGE_ROWS: usize = 4096;
 const DELTA_COLUMNS: [&str; 2] = ["eventtime", "_record_index"];
 /// Columns of unique IDs, stored without a dictionary and delta-length encoded.
 const UNIQUE_COLUMNS: [&str; 3] = ["eventid", "requestid", "sharedeventid"];
-/// Columns whose per-page minimum and maximum prune nothing (unique IDs, JSON text,
-/// record templates): they keep chunk statistics and the offset index, not a
-/// column index.
-const UNPRUNABLE_COLUMNS: [&str; 11] = [
+/// Columns whose per-page minimum and maximum prune nothing (unique IDs, record
+/// templates), besides every JSON-text column: they keep chunk statistics and the
+/// offset index, not a column index.
+const UNPRUNABLE_COLUMNS: [&str; 7] = [
     "eventid",
     "requestid",
     "sharedeventid",
-    "requestparameters",
-    "responseelements",
-    "additionaleventdata",
-    "serviceeventdetails",
     "additionalfields",
     "_layout",
     "_residual",
@@ -156,7 +152,11 @@ impl WriteOptions {
                 .set_column_dictionary_enabled(path(column), false)
                 .set_column_encoding(path(column), ParquetEncoding::DELTA_LENGTH_BYTE_ARRAY);
         }
-        for column in UNPRUNABLE_COLUMNS {
+        let json_text = trailpack_schema::fields::json_text_columns();
+        for column in UNPRUNABLE_COLUMNS
+            .into_iter()
+            .chain(json_text.iter().map(String::as_str))
+        {
             builder = builder.set_column_statistics_enabled(path(column), EnabledStatistics::Chunk);
         }
         // The JSON-text columns hold most of the bytes and compress well at a

@@ -211,6 +211,25 @@ pub fn schema() -> Arc<Schema> {
         .clone()
 }
 
+/// The dotted names of the columns that hold JSON text (`Kind::Json`), at any
+/// depth outside lists: `requestparameters`, …,
+/// `useridentity.sessioncontext.webidfederationdata.attributes`.
+pub fn json_text_columns() -> Vec<std::string::String> {
+    fn walk(defs: &[FieldDef], prefix: &str, out: &mut Vec<std::string::String>) {
+        for def in defs {
+            let name = format!("{prefix}{}", column_name(def.key));
+            match def.kind {
+                Json => out.push(name),
+                Struct(children) => walk(children, &format!("{name}."), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(RECORD_FIELDS, "", &mut out);
+    out
+}
+
 /// One line per column: dotted name, Arrow type, and how it is stored.
 pub fn describe() -> Vec<(std::string::String, std::string::String, &'static str)> {
     fn walk(
@@ -279,6 +298,24 @@ mod tests {
             }
         }
         check(RECORD_FIELDS);
+    }
+
+    #[test]
+    fn json_text_columns_are_every_json_field() {
+        let columns = json_text_columns();
+        assert_eq!(columns.len(), 9, "{columns:?}");
+        assert!(columns.contains(&"responseelements".to_string()));
+        assert!(
+            columns.contains(
+                &"useridentity.sessioncontext.webidfederationdata.attributes".to_string()
+            )
+        );
+        let described: Vec<_> = describe()
+            .into_iter()
+            .filter(|(_, _, how)| *how == "JSON text, exact")
+            .map(|(name, _, _)| name)
+            .collect();
+        assert_eq!(columns, described);
     }
 
     #[test]
