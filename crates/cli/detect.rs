@@ -22,10 +22,13 @@ pub fn run(args: DetectArgs) -> anyhow::Result<u8> {
         eprintln!("trailpack: skipped {problem}");
     }
     let options = DetectOptions {
-        from_us: micros(args.scope.from),
-        until_us: micros(args.scope.until),
-        accounts: args.scope.account.clone(),
-        regions: args.scope.region.clone(),
+        scope: QueryFilter {
+            from_us: micros(args.scope.from),
+            until_us: micros(args.scope.until),
+            accounts: args.scope.account.clone(),
+            regions: args.scope.region.clone(),
+            ..QueryFilter::default()
+        },
         events: args.events,
     };
     let found = detect(&root, &rules, &options)?;
@@ -41,14 +44,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<u8> {
     }
     let first = match args.first_seen {
         true => {
-            let filter = QueryFilter {
-                from_us: options.from_us,
-                until_us: options.until_us,
-                accounts: options.accounts.clone(),
-                regions: options.regions.clone(),
-                ..QueryFilter::default()
-            };
-            let first = first_seen(&root, &filter, args.baseline)?;
+            let first = first_seen(&root, &options.scope, args.baseline)?;
             if args.explain {
                 print_explain(&first.explain);
             }

@@ -33,18 +33,10 @@ const DATA_PAGE_ROWS: usize = 4096;
 const DELTA_COLUMNS: [&str; 2] = ["eventtime", "_record_index"];
 /// Columns of unique IDs, stored without a dictionary and delta-length encoded.
 const UNIQUE_COLUMNS: [&str; 3] = ["eventid", "requestid", "sharedeventid"];
-/// Columns whose per-page minimum and maximum prune nothing (unique IDs, record
-/// templates), besides every JSON-text column: they keep chunk statistics and the
-/// offset index, not a column index.
-const UNPRUNABLE_COLUMNS: [&str; 7] = [
-    "eventid",
-    "requestid",
-    "sharedeventid",
-    "additionalfields",
-    "_layout",
-    "_residual",
-    "_raw",
-];
+/// Bookkeeping columns whose per-page minimum and maximum prune nothing (record
+/// templates and whole texts). With the unique IDs and every JSON-text column they
+/// keep chunk statistics and the offset index, not a column index.
+const UNPRUNABLE_COLUMNS: [&str; 4] = ["additionalfields", "_layout", "_residual", "_raw"];
 /// Columns of JSON text (Athena's strings), compressed at [`JSON_TEXT_ZSTD_LEVEL`]
 /// at least.
 const JSON_TEXT_COLUMNS: [&str; 4] = [
@@ -153,8 +145,9 @@ impl WriteOptions {
                 .set_column_encoding(path(column), ParquetEncoding::DELTA_LENGTH_BYTE_ARRAY);
         }
         let json_text = trailpack_schema::fields::json_text_columns();
-        for column in UNPRUNABLE_COLUMNS
+        for column in UNIQUE_COLUMNS
             .into_iter()
+            .chain(UNPRUNABLE_COLUMNS)
             .chain(json_text.iter().map(String::as_str))
         {
             builder = builder.set_column_statistics_enabled(path(column), EnabledStatistics::Chunk);

@@ -24,8 +24,6 @@ use crate::writer::Writer;
 
 /// Rows normalised and proven as one batch (in parallel with others).
 const SUB_BATCH_ROWS: usize = 8192;
-/// Sub-batches per thread built in one wave while the previous wave is written.
-const WAVE_SUB_BATCHES_PER_THREAD: usize = 1;
 
 /// A decoded file waiting in the part buffer.
 pub(crate) struct Pending {
@@ -217,7 +215,7 @@ impl Writer<'_> {
         };
         let row_group_rows = self.options.row_group_rows.max(1);
         let sub_rows = SUB_BATCH_ROWS.min(row_group_rows);
-        let wave_rows = sub_rows * WAVE_SUB_BATCHES_PER_THREAD * rayon::current_num_threads();
+        let wave_rows = sub_rows * rayon::current_num_threads();
         let mut built: Vec<(&[SortedRow], RowGroup)> = Vec::new();
         let mut waves = order.chunks(wave_rows).peekable();
         while !built.is_empty() || waves.peek().is_some() {

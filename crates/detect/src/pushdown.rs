@@ -386,6 +386,13 @@ mod tests {
             "    selection:\n        eventName|base64: x\n    condition: selection\n",
             // One alternative without a column test.
             "    a:\n        eventName: X\n    b:\n        vpcEndpointId: y\n    condition: a or b\n",
+            // `0 of` is no condition on rows.
+            "    sel_a:\n        eventName: X\n    condition: 0 of sel_*\n",
+            // Booleans, numbers and numeric strings nested in JSON text, which the
+            // text could spell in more than one way.
+            "    sel:\n        requestParameters.withDecryption: true\n    condition: sel\n",
+            "    sel:\n        requestParameters.maxResults: 100\n    condition: sel\n",
+            "    sel:\n        requestParameters.port: '22'\n    condition: sel\n",
         ] {
             assert_eq!(pushdown(&rule(detection)), every_row(), "{detection}");
         }
@@ -412,18 +419,6 @@ mod tests {
             "    selection:\n        eventName: ['GetObject', 'Put*']\n    condition: selection\n",
         ));
         assert_eq!(mixed, every_row());
-    }
-
-    #[test]
-    fn zero_of_and_non_string_nested_values_add_no_test() {
-        for detection in [
-            "    sel_a:\n        eventName: X\n    condition: 0 of sel_*\n",
-            "    sel:\n        requestParameters.withDecryption: true\n    condition: sel\n",
-            "    sel:\n        requestParameters.maxResults: 100\n    condition: sel\n",
-            "    sel:\n        requestParameters.port: '22'\n    condition: sel\n",
-        ] {
-            assert_eq!(pushdown(&rule(detection)), every_row(), "{detection}");
-        }
     }
 
     #[test]

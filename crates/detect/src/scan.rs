@@ -16,14 +16,9 @@ use crate::{DetectError, RuleSet};
 /// Which events to look at, and whether to keep the matching records.
 #[derive(Debug, Clone, Default)]
 pub struct DetectOptions {
-    /// Events at or after this time (microseconds since the epoch, UTC).
-    pub from_us: Option<i64>,
-    /// Events before this time.
-    pub until_us: Option<i64>,
-    /// Partition accounts; empty for all.
-    pub accounts: Vec<String>,
-    /// Partition regions; empty for all.
-    pub regions: Vec<String>,
+    /// The events to look at (time range, partitions, …). Its `any_of` is
+    /// replaced by the rules' column conditions.
+    pub scope: QueryFilter,
     /// Keep each matching record ([`Detections::events`]).
     pub events: bool,
 }
@@ -86,12 +81,8 @@ pub fn detect(
         any_of.clear();
     }
     let filter = QueryFilter {
-        from_us: options.from_us,
-        until_us: options.until_us,
-        accounts: options.accounts.clone(),
-        regions: options.regions.clone(),
         any_of,
-        ..QueryFilter::default()
+        ..options.scope.clone()
     };
     let empty = || {
         let summaries = rules.rules().iter().map(|rule| RuleSummary {
