@@ -2,7 +2,9 @@
 //!
 //! This crate owns the first step after reading a file's bytes. It inflates exactly
 //! one gzip member (trailing bytes make the file invalid, as `aws cloudtrail
-//! validate-logs` treats them), computes the SHA-256 of the uncompressed bytes (the
+//! validate-logs` treats them) with libdeflate, through the workspace's one
+//! `unsafe` module (`inflate`), and flate2 as the reference that names a fault;
+//! it computes the SHA-256 of the uncompressed bytes (the
 //! value CloudTrail's digest files sign), validates the JSON, and records the byte
 //! span of every element of the top-level `Records` array together with its
 //! `eventTime`. Nothing is re-serialised: a [`DecodedFile`] is the original bytes plus
@@ -24,6 +26,8 @@
 //! assert_eq!(rebuilt, text);
 //! ```
 
+#[allow(unsafe_code)]
+mod inflate;
 pub mod json;
 pub mod time;
 
@@ -231,24 +235,47 @@ impl Frame {
     }
 }
 
+/// The gzip header flag that announces a header CRC-16.
+const GZIP_FHCRC: u8 = 0x02;
+
 /// Inflate one gzip member, rejecting trailing bytes and content over `max_bytes`.
+///
+/// libdeflate inflates the whole member at once into a buffer sized from the gzip
+/// trailer (the size modulo 2^32, so it grows by doubling when the trailer is
+/// short or wrong, up to the limit). Whatever it does not inflate cleanly (a
+/// damaged or cut file, content over the limit, a header cut short or with a
+/// CRC-16, which libdeflate skips unchecked) goes to [`gunzip_streaming`], whose verdict and
+/// reason stand.
 pub fn gunzip(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
-    if input.is_empty() {
-        return Err(DecodeError::EmptyFile);
+    check_gzip_magic(input)?;
+    if input.get(3).is_none_or(|flags| flags & GZIP_FHCRC != 0) {
+        return gunzip_streaming(input, max_bytes);
     }
-    if !input.starts_with(&[0x1f, 0x8b]) {
-        return Err(DecodeError::NotGzip);
+    let over_limit = max_bytes.saturating_add(1);
+    let mut capacity = trailer_size(input).min(over_limit);
+    loop {
+        let mut out = Vec::with_capacity(capacity);
+        match inflate::gzip_member(input, &mut out) {
+            inflate::Member::Inflated { consumed } if out.len() <= max_bytes => {
+                return match input.len() - consumed {
+                    0 => Ok(out),
+                    rest => Err(DecodeError::TrailingBytes(rest)),
+                };
+            }
+            inflate::Member::OutputFull if capacity < over_limit => {
+                capacity = capacity.saturating_mul(2).max(1 << 12).min(over_limit);
+            }
+            _ => return gunzip_streaming(input, max_bytes),
+        }
     }
-    // ISIZE (the last four bytes) is the uncompressed size modulo 2^32: a good
-    // capacity hint, capped so that a lying trailer cannot force a huge allocation.
-    let hint = input
-        .len()
-        .checked_sub(4)
-        .and_then(|at| input.get(at..))
-        .map_or(0, |tail| {
-            u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]])
-        });
-    let mut out = Vec::with_capacity((hint as usize).min(max_bytes) + 1);
+}
+
+/// [`gunzip`] with flate2's streaming decoder (zlib-rs): the reference, which
+/// names the fault in a file libdeflate rejects.
+pub fn gunzip_streaming(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
+    check_gzip_magic(input)?;
+    let hint = trailer_size(input).min(max_bytes);
+    let mut out = Vec::with_capacity(hint.saturating_add(1));
     let mut decoder = flate2::bufread::GzDecoder::new(input);
     let limit = u64::try_from(max_bytes)
         .unwrap_or(u64::MAX)
@@ -265,6 +292,30 @@ pub fn gunzip(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
         return Err(DecodeError::TrailingBytes(rest.len()));
     }
     Ok(out)
+}
+
+/// Refuse empty input and input without the gzip magic bytes.
+fn check_gzip_magic(input: &[u8]) -> Result<(), DecodeError> {
+    if input.is_empty() {
+        return Err(DecodeError::EmptyFile);
+    }
+    if !input.starts_with(&[0x1f, 0x8b]) {
+        return Err(DecodeError::NotGzip);
+    }
+    Ok(())
+}
+
+/// The trailer's ISIZE (the last four bytes): the uncompressed size modulo 2^32,
+/// a capacity hint that the callers cap, so that a lying trailer cannot force a
+/// huge allocation.
+fn trailer_size(input: &[u8]) -> usize {
+    input
+        .len()
+        .checked_sub(4)
+        .and_then(|at| input.get(at..))
+        .map_or(0, |tail| {
+            u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as usize
+        })
 }
 
 /// Decode a log file's stored bytes into a [`DecodedFile`].

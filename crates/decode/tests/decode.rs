@@ -3,7 +3,9 @@
 use std::io::Write;
 
 use proptest::prelude::*;
-use trailpack_decode::{DecodeError, DecodeOptions, Encoding, decode_file, gunzip};
+use trailpack_decode::{
+    DecodeError, DecodeOptions, Encoding, decode_file, gunzip, gunzip_streaming,
+};
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -42,6 +44,38 @@ fn gzip_faults_have_distinct_reasons() {
     );
     assert_eq!(gunzip(b"", 1 << 20), Err(DecodeError::EmptyFile));
     assert_eq!(gunzip(b"{}", 1 << 20), Err(DecodeError::NotGzip));
+}
+
+#[test]
+fn a_trailer_that_lies_about_the_size_is_corrupt() {
+    // libdeflate sizes its buffer from the trailer, grows it, and still refuses
+    // the file, as flate2 does and for flate2's reason.
+    let mut good = gzip(&FILE.repeat(50));
+    let at = good.len() - 4;
+    good[at..].copy_from_slice(&7u32.to_le_bytes());
+    let error = gunzip(&good, 1 << 20).unwrap_err();
+    assert!(matches!(error, DecodeError::CorruptGzip(_)), "{error}");
+    assert_eq!(Err(error), gunzip_streaming(&good, 1 << 20));
+}
+
+#[test]
+fn a_header_crc_is_checked() {
+    // FHCRC set, then the CRC-16 of the ten header bytes before it: libdeflate
+    // skips it unchecked, so such files take flate2's path, which checks it.
+    let good = gzip(FILE);
+    let mut header = good[..10].to_vec();
+    header[3] |= 0x02;
+    let crc = crc32fast::hash(&header) as u16;
+    let mut with_crc = header.clone();
+    with_crc.extend_from_slice(&crc.to_le_bytes());
+    with_crc.extend_from_slice(&good[10..]);
+    assert_eq!(gunzip(&with_crc, 1 << 20).unwrap(), FILE);
+    let at = 10;
+    with_crc[at] ^= 0xff;
+    assert!(matches!(
+        gunzip(&with_crc, 1 << 20),
+        Err(DecodeError::CorruptGzip(_))
+    ));
 }
 
 #[test]
@@ -88,6 +122,32 @@ fn a_million_tiny_records_decode() {
 }
 
 proptest! {
+    /// libdeflate (whole buffer) and flate2 (streaming, the reference) give the
+    /// same bytes or the same error: for gzip files whole, cut short, with a bit
+    /// flipped or with bytes after them, at limits around their size.
+    #[test]
+    fn libdeflate_and_flate2_agree(
+        content in prop::collection::vec(prop::sample::select(b"{}[]\":,abc0123".to_vec()), 0..3000),
+        damage in 0u8..4,
+        at in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let good = gzip(&content);
+        let mut input = good.clone();
+        match damage {
+            1 => input.truncate(at.index(good.len())),
+            2 => input[at.index(good.len())] ^= 1 << bit,
+            3 => input.extend_from_slice(&good[..at.index(good.len())]),
+            _ => {}
+        }
+        for limit in [content.len(), content.len().saturating_sub(1), 1 << 20] {
+            prop_assert_eq!(gunzip(&input, limit), gunzip_streaming(&input, limit));
+        }
+        if damage == 0 {
+            prop_assert_eq!(gunzip(&input, content.len()).unwrap(), content);
+        }
+    }
+
     /// Arbitrary bytes, gzipped or not, decode or fail cleanly; when they decode, the
     /// frame and records reassemble the exact bytes.
     #[test]
