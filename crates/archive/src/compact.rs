@@ -25,7 +25,7 @@ use trailpack_table::intent::recover;
 use trailpack_table::{EntryStatus, IndexEntry, META_DIR, PartInfo, PartitionKey, Table, now_ms};
 
 use crate::part::Pending;
-use crate::writer::Writer;
+use crate::writer::{PartCommit, Writer};
 use crate::{ArchiveError, Progress, RunReport, WriteOptions};
 
 /// The lock file that keeps two compactions of one archive apart.
@@ -229,7 +229,11 @@ fn merge_bin(
         .map(|add| Remove::of(add, now, false))
         .collect();
     let retire = bin.parts.iter().map(|p| p.path.clone()).collect();
-    writer.commit_part(built, None, removes, retire, "OPTIMIZE")?;
+    writer.commit_part(PartCommit {
+        removes,
+        retire,
+        ..PartCommit::new(built, "OPTIMIZE")
+    })?;
     Ok(Some(moved))
 }
 

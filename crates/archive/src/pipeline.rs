@@ -156,6 +156,9 @@ pub fn archive_batches(
         writer_failed.store(written.is_err(), Ordering::Relaxed);
         drop(jobs_to_write);
         drop(decoded);
+        // The last part built is committed even after an error, as every part
+        // before it was.
+        let written = writer.commit_deferred().and(written);
         let planned = planning
             .join()
             .map_err(|_| ArchiveError::Stopped("planner"))

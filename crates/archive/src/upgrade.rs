@@ -25,7 +25,7 @@ use trailpack_table::{
 };
 
 use crate::compact::rebuild_part;
-use crate::writer::Writer;
+use crate::writer::{PartCommit, Writer};
 use crate::{ArchiveError, Progress, RunReport, WriteOptions};
 
 /// Written once every part is converted; while it exists the old commits are
@@ -172,13 +172,11 @@ fn convert_part(
     report.records += members.iter().map(|e| e.records).sum::<u64>();
     let mut built = writer.build_part(partition, &pending)?;
     let entries = std::mem::take(&mut built.entries);
-    writer.commit_part(
-        built,
-        Some(entries),
-        Vec::new(),
-        vec![part.path.clone()],
-        "UPGRADE",
-    )?;
+    writer.commit_part(PartCommit {
+        index: Some(entries),
+        retire: vec![part.path.clone()],
+        ..PartCommit::new(built, "UPGRADE")
+    })?;
     report.parts_converted += 1;
     Ok(())
 }

@@ -42,6 +42,9 @@ pub(crate) struct Writer<'a> {
     pub(crate) properties: Arc<WriterProperties>,
     /// Identities of the events written in this run, for duplicate detection.
     events: foldhash::HashSet<u64>,
+    /// The last part built by [`Writer::job`], committed while the next one is
+    /// built, or by [`Writer::commit_deferred`].
+    deferred: Option<PartCommit>,
     pub(crate) report: &'a mut RunReport,
     pub(crate) progress: &'a dyn Progress,
 }
@@ -64,6 +67,7 @@ impl<'a> Writer<'a> {
             options,
             properties: Arc::new(options.writer_properties()?),
             events: foldhash::HashSet::default(),
+            deferred: None,
             report,
             progress,
         })
@@ -168,81 +172,76 @@ impl<'a> Writer<'a> {
         Ok(None)
     }
 
-    /// Build a part of `files` and commit it, with its files' index entries and
-    /// `loose` ones.
+    /// Build a part of `files`, to be committed with its files' index entries and
+    /// `loose` ones while the next part is built: the commit (fsyncs, the index
+    /// segment, the log) is one thread's work, building keeps every core busy.
     fn write_part(
         &mut self,
         partition: &PartitionKey,
         files: Vec<Pending>,
         loose: Vec<IndexEntry>,
     ) -> Result<(), ArchiveError> {
-        let mut built = self.build_part(partition, &files)?;
+        let mut built = match self.deferred.take() {
+            None => self.build_part(partition, &files)?,
+            Some(previous) => {
+                let mut table = match self.table.take() {
+                    Some(table) => table,
+                    None => Table::open_or_create(self.root, Some(self.partitioning))?,
+                };
+                let root = self.root;
+                let (committed, built) = std::thread::scope(|scope| {
+                    let commit = scope.spawn(|| {
+                        let started = Instant::now();
+                        let committed = previous.run(root, &mut table);
+                        (committed, started.elapsed().as_secs_f64())
+                    });
+                    let built = self.build_part(partition, &files);
+                    (commit.join(), built)
+                });
+                self.table = Some(table);
+                let (committed, seconds) =
+                    committed.map_err(|_| ArchiveError::Stopped("committer"))?;
+                self.count_commit(committed, seconds)?;
+                built?
+            }
+        };
         for pending in &files {
             self.count_archived(&pending.decoded);
         }
         let mut entries = std::mem::take(&mut built.entries);
         entries.extend(loose);
-        self.commit_part(built, Some(entries), Vec::new(), Vec::new(), "WRITE")
+        self.deferred = Some(PartCommit {
+            index: Some(entries),
+            ..PartCommit::new(built, "WRITE")
+        });
+        Ok(())
     }
 
-    /// Commit a built part through an intent: stage the part and its index
-    /// segment, write the intent, publish the part (an upload on S3), then let
-    /// [`complete`] commit it and publish the segment. A commit refused because
-    /// another writer removed the same parts first takes the new part away again.
-    pub fn commit_part(
-        &mut self,
-        built: BuiltPart,
-        index: Option<Vec<IndexEntry>>,
-        removes: Vec<Remove>,
-        retire: Vec<String>,
-        operation: &str,
-    ) -> Result<(), ArchiveError> {
+    /// Commit the part [`Writer::job`] built last, if it is not committed yet.
+    pub fn commit_deferred(&mut self) -> Result<(), ArchiveError> {
+        match self.deferred.take() {
+            Some(commit) => self.commit_part(commit),
+            None => Ok(()),
+        }
+    }
+
+    /// Commit a built part (see [`PartCommit::run`]), timed and counted.
+    pub fn commit_part(&mut self, commit: PartCommit) -> Result<(), ArchiveError> {
         let started = Instant::now();
-        let BuiltPart { id, info, temp, .. } = built;
         let root = self.root;
-        let index_bytes = index.map(|mut e| encode_segment(&mut e)).transpose()?;
-        let base_version = self.table()?.snapshot().version;
-        let mut intent = Intent::new(
-            &id,
-            base_version,
-            operation,
-            info.to_add(removes.is_empty()),
-        );
-        intent.removes = removes;
-        intent.retire = retire;
-        if let Some(bytes) = &index_bytes {
-            root.write(&staged_index_path(&id), bytes)?;
-            intent.index = Some(StagedIndex {
-                staged: staged_index_path(&id),
-                path: segment_path(&info.partition, &id),
-            });
-        }
-        if root.local().is_some() {
-            root.persist(temp, &staged_part_path(&id))?;
-            intent.staged_part = Some(staged_part_path(&id));
-            intent.write(root)?;
-        } else {
-            intent.write(root)?;
-            root.persist(temp, &info.path)?;
-        }
-        let completed = complete(self.table()?, &intent, index_bytes.as_deref());
-        self.report.stages.commit += started.elapsed().as_secs_f64();
-        match completed {
-            Ok(Completion::Done(_)) => {
-                self.report.commits += 1;
-                Ok(())
-            }
-            Ok(Completion::PartMissing) => Err(ArchiveError::Integrity {
-                key: info.path,
-                reason: "the part vanished before its commit".into(),
-            }),
-            Err(error @ TableError::Conflict { .. }) => {
-                root.delete(&info.path)?;
-                abandon(root, &intent)?;
-                Err(error.into())
-            }
-            Err(error) => Err(error.into()),
-        }
+        let committed = commit.run(root, self.table()?);
+        self.count_commit(committed, started.elapsed().as_secs_f64())
+    }
+
+    fn count_commit(
+        &mut self,
+        committed: Result<(), ArchiveError>,
+        seconds: f64,
+    ) -> Result<(), ArchiveError> {
+        self.report.stages.commit += seconds;
+        committed?;
+        self.report.commits += 1;
+        Ok(())
     }
 
     /// Write index entries that need no part (quarantined files, files without
@@ -430,5 +429,84 @@ impl<'a> Writer<'a> {
         self.report.files_archived += 1;
         self.report.records_in += decoded.records.len() as u64;
         self.report.raw_bytes_in += decoded.bytes.len() as u64;
+    }
+}
+
+/// A built part to commit, and what the commit changes besides adding it.
+pub(crate) struct PartCommit {
+    /// The part, in its temporary file.
+    pub built: BuiltPart,
+    /// The index segment to publish with it.
+    pub index: Option<Vec<IndexEntry>>,
+    /// Parts it replaces.
+    pub removes: Vec<Remove>,
+    /// Files to delete once it is committed.
+    pub retire: Vec<String>,
+    /// The Delta operation (`WRITE`, `OPTIMIZE`, `UPGRADE`).
+    pub operation: &'static str,
+}
+
+impl PartCommit {
+    /// A commit that only adds `built`.
+    pub fn new(built: BuiltPart, operation: &'static str) -> Self {
+        PartCommit {
+            built,
+            index: None,
+            removes: Vec::new(),
+            retire: Vec::new(),
+            operation,
+        }
+    }
+
+    /// Commit through an intent: stage the part and its index segment, write the
+    /// intent, publish the part (an upload on S3), then let [`complete`] commit
+    /// it and publish the segment. A commit refused because another writer
+    /// removed the same parts first takes the new part away again.
+    fn run(self, root: &ArchiveRoot, table: &mut Table) -> Result<(), ArchiveError> {
+        let PartCommit {
+            built,
+            index,
+            removes,
+            retire,
+            operation,
+        } = self;
+        let BuiltPart { id, info, temp, .. } = built;
+        let index_bytes = index.map(|mut e| encode_segment(&mut e)).transpose()?;
+        let mut intent = Intent::new(
+            &id,
+            table.snapshot().version,
+            operation,
+            info.to_add(removes.is_empty()),
+        );
+        intent.removes = removes;
+        intent.retire = retire;
+        if let Some(bytes) = &index_bytes {
+            root.write(&staged_index_path(&id), bytes)?;
+            intent.index = Some(StagedIndex {
+                staged: staged_index_path(&id),
+                path: segment_path(&info.partition, &id),
+            });
+        }
+        if root.local().is_some() {
+            root.persist(temp, &staged_part_path(&id))?;
+            intent.staged_part = Some(staged_part_path(&id));
+            intent.write(root)?;
+        } else {
+            intent.write(root)?;
+            root.persist(temp, &info.path)?;
+        }
+        match complete(table, &intent, index_bytes.as_deref()) {
+            Ok(Completion::Done(_)) => Ok(()),
+            Ok(Completion::PartMissing) => Err(ArchiveError::Integrity {
+                key: info.path,
+                reason: "the part vanished before its commit".into(),
+            }),
+            Err(error @ TableError::Conflict { .. }) => {
+                root.delete(&info.path)?;
+                abandon(root, &intent)?;
+                Err(error.into())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 }

@@ -399,3 +399,47 @@ fn a_run_whose_listing_fails_at_once_leaves_no_trace() {
     assert!(err.to_string().contains("listing failed"), "{err}");
     assert!(!archive_dir.exists());
 }
+
+#[test]
+fn a_listing_that_fails_later_keeps_the_parts_built_before() {
+    // The first partition's part is committed while nothing follows it: the run
+    // ends on the listing's error, and that last part built is still committed.
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let archive_dir = dir.path().join("archive");
+    let first = write_log(&trail, "us-east-1", 0, &[record(1, "A"), record(2, "B")]);
+    write_log(&trail, "eu-west-1", 1, &[record(3, "C")]);
+    let files = trailpack_source::list(&trail).unwrap().files;
+    let (left, right): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| f.key == first);
+    let batches: trailpack_archive::SourceBatches<'_> = Box::new(
+        [
+            Ok(trailpack_archive::SourceBatch {
+                files: left,
+                signatures: Vec::new(),
+            }),
+            Ok(trailpack_archive::SourceBatch {
+                files: right,
+                signatures: Vec::new(),
+            }),
+            Err(trailpack_source::SourceError::Url(
+                "s3://nowhere: listing failed".into(),
+            )),
+        ]
+        .into_iter(),
+    );
+    let err = trailpack_archive::archive_batches(
+        &ArchiveRoot::from(&archive_dir),
+        batches,
+        &WriteOptions::default(),
+        &IntegrityInputs::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("listing failed"), "{err}");
+    assert_eq!(total_rows(&archive_dir), 2);
+    assert_eq!(glob_rows(&archive_dir), 2);
+    assert_eq!(index(&archive_dir).into_keys().collect::<Vec<_>>(), [first]);
+    let root = ArchiveRoot::from(&archive_dir);
+    assert!(root.list(STAGING_DIR).unwrap().is_empty());
+    assert!(root.list(PENDING_DIR).unwrap().is_empty());
+}
