@@ -40,7 +40,7 @@ fn stages(c: &mut Criterion) {
         .iter()
         .map(|r| decode_bytes(r.clone(), &options).unwrap())
         .collect();
-    let records: Vec<&[u8]> = decoded
+    let records: Vec<&str> = decoded
         .iter()
         .flat_map(|f| (0..f.records.len()).map(move |i| f.record(i)))
         .collect();
@@ -152,7 +152,7 @@ fn stages(c: &mut Criterion) {
 
 /// Gunzip of one large file (the sample's records repeated to about 3 MB, as a
 /// busy account's 5-minute file).
-fn large_file(c: &mut Criterion, records: &[&[u8]]) {
+fn large_file(c: &mut Criterion, records: &[&str]) {
     use std::io::Write;
     let mut raw = b"{\"Records\":[".to_vec();
     while raw.len() < 3 << 20 {
@@ -160,7 +160,7 @@ fn large_file(c: &mut Criterion, records: &[&[u8]]) {
             if raw.len() > 12 {
                 raw.push(b',');
             }
-            raw.extend_from_slice(record);
+            raw.extend_from_slice(record.as_bytes());
         }
     }
     raw.extend_from_slice(b"]}");
@@ -187,11 +187,11 @@ type Gunzip = fn(&[u8], usize) -> Result<Vec<u8>, trailpack_decode::DecodeError>
 /// Parquet writing of proven batches (the sample's records repeated to 16,384
 /// rows) at zstd levels 1, 3, 9 and 19, and at row-group sizes; the output size
 /// is printed once per setting.
-fn parquet_write(c: &mut Criterion, records: &[&[u8]], raw_bytes: u64) {
+fn parquet_write(c: &mut Criterion, records: &[&str], raw_bytes: u64) {
     use parquet::arrow::ArrowWriter;
     use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::WriterProperties;
-    let rows: Vec<&[u8]> = records.iter().copied().cycle().take(16_384).collect();
+    let rows: Vec<&str> = records.iter().copied().cycle().take(16_384).collect();
     let mut builder = BatchBuilder::new();
     for (index, record) in rows.iter().enumerate() {
         builder.append(record, "key", index as u32).unwrap();

@@ -29,7 +29,7 @@ fn sources(trail: &Path) -> Vec<Source> {
         };
         let file = decode_bytes(bytes, &DecodeOptions::default()).unwrap();
         for index in 0..file.records.len() {
-            let text = String::from_utf8(file.record(index).to_vec()).unwrap();
+            let text = file.record(index).to_string();
             let value: Value = serde_json::from_str(&text).unwrap();
             let time = value["eventTime"].as_str().and_then(parse_event_time);
             records.push(Source {

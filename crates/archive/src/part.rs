@@ -180,7 +180,7 @@ impl Writer<'_> {
             unknown_paths: stats.unknown_paths.into_iter().collect(),
             fallback_rows,
             files: files.len() as u64,
-            raw_bytes: files.iter().map(|p| p.decoded.bytes.len() as u64).sum(),
+            raw_bytes: files.iter().map(|p| p.decoded.text.len() as u64).sum(),
             holds: vec![name],
             limits: self.options.decode.clone(),
         };
@@ -290,12 +290,12 @@ pub(crate) fn archived_entry(
     records: u64,
 ) -> Result<IndexEntry, ArchiveError> {
     let frame: Frame = decoded.frame();
-    let mut rebuilt = Vec::with_capacity(decoded.bytes.len());
+    let mut rebuilt = Vec::with_capacity(decoded.text.len());
     frame.assemble(
         (0..decoded.records.len()).map(|i| decoded.record(i)),
         &mut rebuilt,
     );
-    if rebuilt != decoded.bytes {
+    if rebuilt != decoded.text.as_bytes() {
         return Err(ArchiveError::Integrity {
             key: file.key.clone(),
             reason: "the file does not reassemble from its frame and records".into(),
@@ -305,7 +305,7 @@ pub(crate) fn archived_entry(
         key: file.key.clone(),
         status: EntryStatus::Archived,
         size: file.size,
-        raw_size: Some(decoded.bytes.len() as u64),
+        raw_size: Some(decoded.text.len() as u64),
         sha256: Some(decoded.sha256),
         records,
         fallback_records: 0,

@@ -115,7 +115,7 @@ impl<'a> Writer<'a> {
             self.report.stages.decode += seconds;
             for (file, result) in job.files[wave].iter().zip(results) {
                 if let Some(pending) = self.take(file, result, &mut loose)? {
-                    buffered_bytes += pending.decoded.bytes.len();
+                    buffered_bytes += pending.decoded.text.len();
                     buffer.push(pending);
                 }
                 if buffered_bytes >= self.options.part_bytes {
@@ -428,7 +428,7 @@ impl<'a> Writer<'a> {
     fn count_archived(&mut self, decoded: &DecodedFile) {
         self.report.files_archived += 1;
         self.report.records_in += decoded.records.len() as u64;
-        self.report.raw_bytes_in += decoded.bytes.len() as u64;
+        self.report.raw_bytes_in += decoded.text.len() as u64;
     }
 }
 

@@ -17,13 +17,13 @@
 //! ```
 //! use trailpack_decode::{decode_file, DecodeOptions, Encoding};
 //!
-//! let text = br#"{"Records":[{"eventVersion":"1.08","eventTime":"2021-01-01T00:00:00Z"}]}"#;
-//! let file = decode_file(text, Encoding::Plain, &DecodeOptions::default()).unwrap();
+//! let text = r#"{"Records":[{"eventVersion":"1.08","eventTime":"2021-01-01T00:00:00Z"}]}"#;
+//! let file = decode_file(text.as_bytes(), Encoding::Plain, &DecodeOptions::default()).unwrap();
 //! assert_eq!(file.records.len(), 1);
 //! assert_eq!(file.record(0), &text[12..text.len() - 2]);
 //! let mut rebuilt = Vec::new();
 //! file.frame().assemble((0..1).map(|i| file.record(i)), &mut rebuilt);
-//! assert_eq!(rebuilt, text);
+//! assert_eq!(rebuilt, text.as_bytes());
 //! ```
 
 #[allow(unsafe_code)]
@@ -150,9 +150,10 @@ pub struct RecordSpan {
 /// A decoded log file: its uncompressed bytes, their hash, and its records' spans.
 #[derive(Debug, Clone)]
 pub struct DecodedFile {
-    /// The uncompressed bytes, exactly as CloudTrail wrote them.
-    pub bytes: Vec<u8>,
-    /// SHA-256 of [`DecodedFile::bytes`].
+    /// The uncompressed content, exactly as CloudTrail wrote it: valid UTF-8,
+    /// checked once here, so that every record is text without a second check.
+    pub text: String,
+    /// SHA-256 of [`DecodedFile::text`].
     pub sha256: [u8; 32],
     /// The records in file order.
     pub records: Vec<RecordSpan>,
@@ -161,22 +162,20 @@ pub struct DecodedFile {
 }
 
 impl DecodedFile {
-    /// The bytes of record `index`.
-    pub fn record(&self, index: usize) -> &[u8] {
-        &self.bytes[self.records[index].span.clone()]
+    /// The text of record `index`.
+    pub fn record(&self, index: usize) -> &str {
+        &self.text[self.records[index].span.clone()]
     }
 
     /// The text around the records.
     pub fn frame(&self) -> Frame {
-        let text = |range: Range<usize>| {
-            // Spans fall on ASCII punctuation, so every slice is valid UTF-8.
-            String::from_utf8_lossy(&self.bytes[range]).into_owned()
-        };
+        // Spans fall on ASCII punctuation, so every slice is on a character boundary.
+        let text = |range: Range<usize>| self.text[range].to_owned();
         let (Some(first), Some(last)) = (self.records.first(), self.records.last()) else {
             return Frame {
                 prefix: text(0..self.array_start),
                 separators: Separators::Uniform(String::new()),
-                suffix: text(self.array_start..self.bytes.len()),
+                suffix: text(self.array_start..self.text.len()),
             };
         };
         let gaps: Vec<String> = self
@@ -192,7 +191,7 @@ impl DecodedFile {
         Frame {
             prefix: text(0..first.span.start),
             separators,
-            suffix: text(last.span.end..self.bytes.len()),
+            suffix: text(last.span.end..self.text.len()),
         }
     }
 }
@@ -219,7 +218,7 @@ pub enum Separators {
 
 impl Frame {
     /// Append the whole file to `out`, given its records in order.
-    pub fn assemble<'r>(&self, records: impl Iterator<Item = &'r [u8]>, out: &mut Vec<u8>) {
+    pub fn assemble<R: AsRef<[u8]>>(&self, records: impl Iterator<Item = R>, out: &mut Vec<u8>) {
         out.extend_from_slice(self.prefix.as_bytes());
         for (index, record) in records.enumerate() {
             if index > 0 {
@@ -229,7 +228,7 @@ impl Frame {
                 };
                 out.extend_from_slice(separator.as_bytes());
             }
-            out.extend_from_slice(record);
+            out.extend_from_slice(record.as_ref());
         }
         out.extend_from_slice(self.suffix.as_bytes());
     }
@@ -342,15 +341,13 @@ pub fn decode_bytes(bytes: Vec<u8>, options: &DecodeOptions) -> Result<DecodedFi
     if bytes.is_empty() {
         return Err(DecodeError::EmptyContent);
     }
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        return Err(DecodeError::NotUtf8 {
-            offset: e.valid_up_to(),
-        });
-    }
-    let (records, array_start) = scan_records(&bytes, options)?;
-    let sha256 = sha256(&bytes);
+    let text = String::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    let (records, array_start) = scan_records(text.as_bytes(), options)?;
+    let sha256 = sha256(text.as_bytes());
     Ok(DecodedFile {
-        bytes,
+        text,
         sha256,
         records,
         array_start,
@@ -526,7 +523,7 @@ mod tests {
         assert_eq!(frame.suffix, " ] }\n");
         let mut out = Vec::new();
         frame.assemble(
-            file.records.iter().map(|r| &file.bytes[r.span.clone()]),
+            file.records.iter().map(|r| &file.text[r.span.clone()]),
             &mut out,
         );
         assert_eq!(out, text.as_bytes());
@@ -537,7 +534,7 @@ mod tests {
         let file = plain("{\"Records\":[ ]}").unwrap();
         assert!(file.records.is_empty());
         let mut out = Vec::new();
-        file.frame().assemble(std::iter::empty(), &mut out);
+        file.frame().assemble(std::iter::empty::<&str>(), &mut out);
         assert_eq!(out, b"{\"Records\":[ ]}");
     }
 

@@ -11,14 +11,14 @@
 //! ```
 //! use trailpack_schema::{BatchBuilder, Rebuilder};
 //!
-//! let record = br#"{"eventVersion":"1.08","eventTime":"2021-01-01T00:00:00Z","userAgent":"aws-cli\/2.0","newKey":{"a":1}}"#;
+//! let record = r#"{"eventVersion":"1.08","eventTime":"2021-01-01T00:00:00Z","userAgent":"aws-cli\/2.0","newKey":{"a":1}}"#;
 //! let mut builder = BatchBuilder::new();
 //! builder.append(record, "AWSLogs/example.json.gz", 0).unwrap();
 //! let (batch, fallbacks) = builder.finish_verified(&[record]).unwrap();
 //! assert!(fallbacks.is_empty());
 //! let mut rebuilt = Vec::new();
 //! Rebuilder::try_new(&batch).unwrap().rebuild(0, &mut rebuilt).unwrap();
-//! assert_eq!(rebuilt, record);
+//! assert_eq!(rebuilt, record.as_bytes());
 //! ```
 
 pub mod ddl;
@@ -50,9 +50,6 @@ pub enum SchemaError {
     /// A record that is not valid JSON (records should come from the decoder).
     #[error("invalid record JSON: {0}")]
     Syntax(#[from] trailpack_decode::json::SyntaxError),
-    /// A record that is not UTF-8.
-    #[error("record is not UTF-8")]
-    NotUtf8,
     /// A record that is not a JSON object.
     #[error("record is not a JSON object")]
     NotAnObject,

@@ -96,11 +96,11 @@ impl BatchBuilder {
     /// (already validated by `trailpack_decode`), its file's key and its index there.
     pub fn append(
         &mut self,
-        record: &[u8],
+        text: &str,
         source_key: &str,
         record_index: u32,
     ) -> Result<(), SchemaError> {
-        let text = as_text(record)?;
+        let record = text.as_bytes();
         let record_index = i32::try_from(record_index).map_err(|_| SchemaError::Column {
             column: crate::fields::RECORD_INDEX.to_string(),
             reason: "a record index over 2^31 - 1",
@@ -136,7 +136,7 @@ impl BatchBuilder {
     /// not match keeps its whole text in `_raw`. Returns the batch and those rows.
     pub fn finish_verified(
         mut self,
-        originals: &[&[u8]],
+        originals: &[&str],
     ) -> Result<(RecordBatch, Vec<usize>), SchemaError> {
         if originals.len() != self.rows {
             return Err(SchemaError::RowCount {
@@ -165,7 +165,8 @@ impl BatchBuilder {
         let mut out = Vec::new();
         for (row, original) in originals.iter().enumerate() {
             out.clear();
-            let same = rebuilder.rebuild(row, &mut out).is_ok() && out.as_slice() == *original;
+            let same =
+                rebuilder.rebuild(row, &mut out).is_ok() && out.as_slice() == original.as_bytes();
             if !same {
                 mismatched.push(row);
             }
@@ -177,7 +178,7 @@ impl BatchBuilder {
         let mut next = mismatched.iter().peekable();
         for (row, original) in originals.iter().enumerate() {
             if next.next_if_eq(&&row).is_some() {
-                raw.append_value(as_text(original)?);
+                raw.append_value(original);
             } else {
                 raw.append_null();
             }
@@ -189,10 +190,6 @@ impl BatchBuilder {
 
 fn syntax(error: SyntaxError) -> SchemaError {
     SchemaError::Syntax(error)
-}
-
-fn as_text(bytes: &[u8]) -> Result<&str, SchemaError> {
-    std::str::from_utf8(bytes).map_err(|_| SchemaError::NotUtf8)
 }
 
 fn append_collection(builder: &mut StringBuilder, open: char, items: &str, close: char) {
@@ -551,12 +548,9 @@ mod tests {
     fn build(records: &[&str]) -> (RecordBatch, Vec<usize>) {
         let mut builder = BatchBuilder::new();
         for (index, record) in records.iter().enumerate() {
-            builder
-                .append(record.as_bytes(), "key", index as u32)
-                .unwrap();
+            builder.append(record, "key", index as u32).unwrap();
         }
-        let originals: Vec<&[u8]> = records.iter().map(|r| r.as_bytes()).collect();
-        builder.finish_verified(&originals).unwrap()
+        builder.finish_verified(records).unwrap()
     }
 
     fn text(batch: &RecordBatch, path: &str, row: usize) -> Option<String> {
@@ -651,13 +645,13 @@ mod tests {
     #[test]
     fn row_count_mismatch_is_an_error() {
         let mut builder = BatchBuilder::new();
-        builder.append(b"{}", "key", 0).unwrap();
+        builder.append("{}", "key", 0).unwrap();
         let err = builder.finish_verified(&[]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "batch has 1 rows but 0 originals were given"
         );
-        let err = BatchBuilder::new().append(b"[]", "key", 0).unwrap_err();
+        let err = BatchBuilder::new().append("[]", "key", 0).unwrap_err();
         assert_eq!(err.to_string(), "record is not a JSON object");
     }
 }

@@ -152,9 +152,9 @@ proptest! {
         let texts: Vec<String> = records.into_iter().map(|(m, pad)| object(m, &pad)).collect();
         let mut builder = BatchBuilder::new();
         for (index, text) in texts.iter().enumerate() {
-            builder.append(text.as_bytes(), "k", index as u32).unwrap();
+            builder.append(text, "k", index as u32).unwrap();
         }
-        let originals: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+        let originals: Vec<&str> = texts.iter().map(String::as_str).collect();
         let (batch, fallbacks) = builder.finish_verified(&originals).unwrap();
         prop_assert!(fallbacks.is_empty(), "fell back: {:?}", fallbacks.iter().map(|&r| &texts[r]).collect::<Vec<_>>());
         let mut rebuilder = Rebuilder::try_new(&batch).unwrap();
