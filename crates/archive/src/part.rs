@@ -22,8 +22,10 @@ use crate::ArchiveError;
 use crate::column_writer::ParallelWriter;
 use crate::writer::Writer;
 
-/// Rows normalised and proven as one batch (in parallel with others).
-const SUB_BATCH_ROWS: usize = 8192;
+/// Rows normalised and proven as one batch (in parallel with others): 4,096
+/// rather than 8,192 held about 20 MB less at peak for the same time
+/// (docs/BENCHMARKS.md).
+const SUB_BATCH_ROWS: usize = 4096;
 
 /// A decoded file waiting in the part buffer.
 pub(crate) struct Pending {
