@@ -243,8 +243,8 @@ const GZIP_FHCRC: u8 = 0x02;
 /// trailer (the size modulo 2^32, so it grows by doubling when the trailer is
 /// short or wrong, up to the limit). Whatever it does not inflate cleanly (a
 /// damaged or cut file, content over the limit, a header cut short or with a
-/// CRC-16, which libdeflate skips unchecked) goes to [`gunzip_streaming`], whose verdict and
-/// reason stand.
+/// CRC-16, which libdeflate skips unchecked) goes to [`gunzip_streaming`],
+/// whose verdict and reason stand.
 pub fn gunzip(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
     check_gzip_magic(input)?;
     if input.get(3).is_none_or(|flags| flags & GZIP_FHCRC != 0) {
@@ -256,7 +256,7 @@ pub fn gunzip(input: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
         let mut out = Vec::with_capacity(capacity);
         match inflate::gzip_member(input, &mut out) {
             inflate::Member::Inflated { consumed } if out.len() <= max_bytes => {
-                return match input.len() - consumed {
+                return match input.len().saturating_sub(consumed) {
                     0 => Ok(out),
                     rest => Err(DecodeError::TrailingBytes(rest)),
                 };
