@@ -157,8 +157,9 @@ pub fn archive_batches(
         drop(jobs_to_write);
         drop(decoded);
         // The last part built is committed even after an error, as every part
-        // before it was.
-        let written = writer.commit_deferred().and(written);
+        // before it was; the first error is the one reported.
+        let committed = writer.commit_deferred();
+        let written = written.and(committed);
         let planned = planning
             .join()
             .map_err(|_| ArchiveError::Stopped("planner"))
