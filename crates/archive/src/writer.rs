@@ -184,10 +184,8 @@ impl<'a> Writer<'a> {
         let mut built = match self.deferred.take() {
             None => self.build_part(partition, &files)?,
             Some(previous) => {
-                let mut table = match self.table.take() {
-                    Some(table) => table,
-                    None => Table::open_or_create(self.root, Some(self.partitioning))?,
-                };
+                self.table()?;
+                let mut table = self.table.take().ok_or(ArchiveError::Stopped("table"))?;
                 let root = self.root;
                 let (committed, built) = std::thread::scope(|scope| {
                     let commit = scope.spawn(|| {
@@ -233,6 +231,7 @@ impl<'a> Writer<'a> {
         self.count_commit(committed, started.elapsed().as_secs_f64())
     }
 
+    /// Count a commit that took `seconds`, or pass on its error.
     fn count_commit(
         &mut self,
         committed: Result<(), ArchiveError>,

@@ -385,18 +385,7 @@ fn a_file_that_vanishes_before_it_is_read_is_reported_and_retried() {
 fn a_run_whose_listing_fails_at_once_leaves_no_trace() {
     let dir = tempfile::tempdir().unwrap();
     let archive_dir = dir.path().join("archive");
-    let failing: trailpack_archive::SourceBatches<'_> = Box::new(std::iter::once(Err(
-        trailpack_source::SourceError::Url("s3://nowhere: listing failed".into()),
-    )));
-    let err = trailpack_archive::archive_batches(
-        &ArchiveRoot::from(&archive_dir),
-        failing,
-        &WriteOptions::default(),
-        &IntegrityInputs::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("listing failed"), "{err}");
+    failing_listing(&archive_dir, Vec::new());
     assert!(!archive_dir.exists());
 }
 
@@ -411,35 +400,36 @@ fn a_listing_that_fails_later_keeps_the_parts_built_before() {
     write_log(&trail, "eu-west-1", 1, &[record(3, "C")]);
     let files = trailpack_source::list(&trail).unwrap().files;
     let (left, right): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| f.key == first);
-    let batches: trailpack_archive::SourceBatches<'_> = Box::new(
-        [
-            Ok(trailpack_archive::SourceBatch {
-                files: left,
-                signatures: Vec::new(),
-            }),
-            Ok(trailpack_archive::SourceBatch {
-                files: right,
-                signatures: Vec::new(),
-            }),
-            Err(trailpack_source::SourceError::Url(
-                "s3://nowhere: listing failed".into(),
-            )),
-        ]
-        .into_iter(),
-    );
-    let err = trailpack_archive::archive_batches(
-        &ArchiveRoot::from(&archive_dir),
-        batches,
-        &WriteOptions::default(),
-        &IntegrityInputs::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("listing failed"), "{err}");
+    failing_listing(&archive_dir, vec![left, right]);
     assert_eq!(total_rows(&archive_dir), 2);
     assert_eq!(glob_rows(&archive_dir), 2);
     assert_eq!(index(&archive_dir).into_keys().collect::<Vec<_>>(), [first]);
     let root = ArchiveRoot::from(&archive_dir);
     assert!(root.list(STAGING_DIR).unwrap().is_empty());
     assert!(root.list(PENDING_DIR).unwrap().is_empty());
+}
+
+/// Archive a listing that yields `batches` and then fails; check that the run
+/// ends with the listing's error.
+fn failing_listing(archive_dir: &Path, batches: Vec<Vec<trailpack_source::SourceFile>>) {
+    let listing = batches
+        .into_iter()
+        .map(|files| {
+            Ok(trailpack_archive::SourceBatch {
+                files,
+                signatures: Vec::new(),
+            })
+        })
+        .chain(std::iter::once(Err(trailpack_source::SourceError::Url(
+            "s3://nowhere: listing failed".into(),
+        ))));
+    let err = trailpack_archive::archive_batches(
+        &ArchiveRoot::from(archive_dir),
+        Box::new(listing),
+        &WriteOptions::default(),
+        &IntegrityInputs::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("listing failed"), "{err}");
 }
