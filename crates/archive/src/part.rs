@@ -292,12 +292,8 @@ pub(crate) fn archived_entry(
     records: u64,
 ) -> Result<IndexEntry, ArchiveError> {
     let frame: Frame = decoded.frame();
-    let mut rebuilt = Vec::with_capacity(decoded.text.len());
-    frame.assemble(
-        (0..decoded.records.len()).map(|i| decoded.record(i)),
-        &mut rebuilt,
-    );
-    if rebuilt != decoded.text.as_bytes() {
+    let texts = (0..decoded.records.len()).map(|i| decoded.record(i));
+    if !frame.reassembles(texts, decoded.text.as_bytes()) {
         return Err(ArchiveError::Integrity {
             key: file.key.clone(),
             reason: "the file does not reassemble from its frame and records".into(),

@@ -178,14 +178,16 @@ impl DecodedFile {
                 suffix: text(self.array_start..self.text.len()),
             };
         };
-        let gaps: Vec<String> = self
-            .records
-            .windows(2)
-            .map(|pair| text(pair[0].span.end..pair[1].span.start))
-            .collect();
-        let separators = match gaps.first() {
-            Some(gap) if gaps.iter().any(|g| g != gap) => Separators::Each(gaps),
-            Some(gap) => Separators::Uniform(gap.clone()),
+        let gaps = || {
+            self.records
+                .windows(2)
+                .map(|pair| &self.text[pair[0].span.end..pair[1].span.start])
+        };
+        let separators = match gaps().next() {
+            Some(gap) if gaps().any(|g| g != gap) => {
+                Separators::Each(gaps().map(str::to_owned).collect())
+            }
+            Some(gap) => Separators::Uniform(gap.to_owned()),
             None => Separators::Uniform(String::new()),
         };
         Frame {
@@ -231,6 +233,43 @@ impl Frame {
             out.extend_from_slice(record.as_ref());
         }
         out.extend_from_slice(self.suffix.as_bytes());
+    }
+
+    /// Whether [`Frame::assemble`] of `records` would give exactly `original`,
+    /// checked piece by piece without building the copy.
+    pub fn reassembles<R: AsRef<[u8]>>(
+        &self,
+        records: impl Iterator<Item = R>,
+        original: &[u8],
+    ) -> bool {
+        let mut rest = original;
+        let mut take = |piece: &[u8]| match rest.split_at_checked(piece.len()) {
+            // A record is usually a slice of `original` at this very place: equal
+            // without reading it.
+            Some((head, tail)) if std::ptr::eq(head, piece) || head == piece => {
+                rest = tail;
+                true
+            }
+            _ => false,
+        };
+        if !take(self.prefix.as_bytes()) {
+            return false;
+        }
+        for (index, record) in records.enumerate() {
+            if index > 0 {
+                let separator = match &self.separators {
+                    Separators::Uniform(text) => text.as_str(),
+                    Separators::Each(texts) => texts.get(index - 1).map_or("", String::as_str),
+                };
+                if !take(separator.as_bytes()) {
+                    return false;
+                }
+            }
+            if !take(record.as_ref()) {
+                return false;
+            }
+        }
+        take(self.suffix.as_bytes()) && rest.is_empty()
     }
 }
 
@@ -527,6 +566,27 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, text.as_bytes());
+    }
+
+    #[test]
+    fn reassembles_only_the_exact_original() {
+        let text = "{\"Records\":[{\"eventVersion\":\"1.0\"} ,{\"eventVersion\":\"1.1\"}]}";
+        let file = plain(text).unwrap();
+        let frame = file.frame();
+        let records = || (0..file.records.len()).map(|i| file.record(i));
+        assert!(frame.reassembles(records(), text.as_bytes()));
+        // Copies of the records, not slices of the original, are compared by value.
+        let copies: Vec<String> = records().map(str::to_owned).collect();
+        assert!(frame.reassembles(copies.iter(), text.as_bytes()));
+        let longer = format!("{text}\n");
+        assert!(!frame.reassembles(records(), longer.as_bytes()));
+        assert!(!frame.reassembles(records(), &text.as_bytes()[..text.len() - 1]));
+        assert!(!frame.reassembles(records().rev(), text.as_bytes()));
+        assert!(!frame.reassembles(records().take(1), text.as_bytes()));
+        let changed = ["{\"eventVersion\":\"1.0\"}", "{\"eventVersion\":\"1.2\"}"];
+        assert!(!frame.reassembles(changed.iter(), text.as_bytes()));
+        let other_separator = text.replace(" ,", ", ");
+        assert!(!frame.reassembles(records(), other_separator.as_bytes()));
     }
 
     #[test]
