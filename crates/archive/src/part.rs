@@ -1,14 +1,13 @@
 //! Building a part: sort a partition's records by event time, normalise and prove
 //! them in parallel row groups, and stream the Parquet file to a temporary file.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Write;
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, RecordBatch};
-use rayon::prelude::*;
 use tempfile::NamedTempFile;
 use trailpack_decode::{DecodedFile, Frame};
 use trailpack_schema::{BatchBuilder, schema};
@@ -26,6 +25,9 @@ use crate::writer::Writer;
 /// rather than 8,192 held about 20 MB less at peak for the same time
 /// (docs/BENCHMARKS.md).
 const SUB_BATCH_ROWS: usize = 4096;
+/// Sub-batches being built while one is written, per thread: one keeps every
+/// core busy; two took no less time and held 10-20 MB more (docs/BENCHMARKS.md).
+const SUB_BATCHES_AHEAD: usize = 1;
 
 /// A decoded file waiting in the part buffer.
 pub(crate) struct Pending {
@@ -198,12 +200,12 @@ impl Writer<'_> {
         })
     }
 
-    /// Normalise and prove the rows in `order` in sub-batches, in parallel, while
-    /// the previous ones are encoded: a part smaller than one row group still uses
-    /// every core, and encoding overlaps with normalising. A wave is one
-    /// sub-batch per thread, not a whole row group, so that two waves of Arrow
-    /// batches are all that is held; the writer cuts row groups at
-    /// `row_group_rows`.
+    /// Normalise and prove the rows in `order` in sub-batches on the rayon pool,
+    /// while this thread encodes the finished ones in order. A sub-batch is
+    /// started as soon as one is written, so a core never waits at a wave's end
+    /// for the slowest batch (waves with a barrier left a core idle 11% of the
+    /// time); [`SUB_BATCHES_AHEAD`] per thread are built while one is written.
+    /// The writer cuts row groups at `row_group_rows`.
     fn encode_rows<W: Write + Send>(
         &mut self,
         files: &[Pending],
@@ -215,39 +217,43 @@ impl Writer<'_> {
             fallback_rows_per_file: vec![0; files.len()],
             ..PartStats::default()
         };
-        let row_group_rows = self.options.row_group_rows.max(1);
-        let sub_rows = SUB_BATCH_ROWS.min(row_group_rows);
-        let wave_rows = sub_rows * rayon::current_num_threads();
-        let mut built: Vec<(&[SortedRow], RowGroup)> = Vec::new();
-        let mut waves = order.chunks(wave_rows).peekable();
-        while !built.is_empty() || waves.peek().is_some() {
-            let wave = waves.next().unwrap_or_default();
-            let to_write = std::mem::take(&mut built);
-            let started = Instant::now();
-            let (written, next) = rayon::join(
-                || -> Result<(), ArchiveError> {
-                    for (rows, group) in to_write {
-                        stats.add(rows, &group);
-                        self.count_duplicates(&group.batch);
-                        writer
-                            .write(&group.batch)
-                            .map_err(|error| ArchiveError::Parquet {
-                                path: path.to_string(),
-                                error,
-                            })?;
-                    }
-                    Ok(())
-                },
-                || {
-                    wave.par_chunks(sub_rows)
-                        .map(|rows| build_row_group(files, rows).map(|group| (rows, group)))
-                        .collect::<Result<Vec<_>, ArchiveError>>()
-                },
-            );
-            self.report.stages.normalise += started.elapsed().as_secs_f64();
-            written?;
-            built = next?;
-        }
+        let sub_rows = SUB_BATCH_ROWS.min(self.options.row_group_rows.max(1));
+        let ahead = SUB_BATCHES_AHEAD * rayon::current_num_threads();
+        let started = Instant::now();
+        let written = rayon::in_place_scope(|scope| -> Result<(), ArchiveError> {
+            let mut chunks = order.chunks(sub_rows);
+            let mut in_flight = VecDeque::with_capacity(ahead);
+            let mut spawn_next = |in_flight: &mut VecDeque<_>| {
+                if let Some(rows) = chunks.next() {
+                    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+                    scope.spawn(move |_| {
+                        // The receiver is gone only after an error has ended the loop.
+                        let _ = sender.send(build_row_group(files, rows));
+                    });
+                    in_flight.push_back((rows, receiver));
+                }
+            };
+            for _ in 0..ahead {
+                spawn_next(&mut in_flight);
+            }
+            while let Some((rows, receiver)) = in_flight.pop_front() {
+                let group = receiver
+                    .recv()
+                    .map_err(|_| ArchiveError::Stopped("normaliser"))??;
+                spawn_next(&mut in_flight);
+                stats.add(rows, &group);
+                self.count_duplicates(&group.batch);
+                writer
+                    .write(&group.batch)
+                    .map_err(|error| ArchiveError::Parquet {
+                        path: path.to_string(),
+                        error,
+                    })?;
+            }
+            Ok(())
+        });
+        self.report.stages.normalise += started.elapsed().as_secs_f64();
+        written?;
         Ok(stats)
     }
 }
