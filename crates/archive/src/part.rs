@@ -21,10 +21,10 @@ use crate::ArchiveError;
 use crate::column_writer::ParallelWriter;
 use crate::writer::Writer;
 
-/// Rows normalised and proven as one batch (in parallel with others): 4,096
-/// rather than 8,192 held about 20 MB less at peak for the same time
-/// (docs/BENCHMARKS.md).
-const SUB_BATCH_ROWS: usize = 4096;
+/// Rows normalised and proven as one batch (in parallel with others): 2,048
+/// rather than 4,096 held about 20 MB less at peak for about the same time
+/// (1% more or less; docs/BENCHMARKS.md), and 1,024 was slower.
+const SUB_BATCH_ROWS: usize = 2048;
 /// Sub-batches being built while one is written, per thread: one keeps every
 /// core busy; two took no less time and held 10-20 MB more (docs/BENCHMARKS.md).
 const SUB_BATCHES_AHEAD: usize = 1;
