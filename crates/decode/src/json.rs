@@ -399,16 +399,17 @@ impl<'a> Scanner<'a> {
 /// form. The token must already have passed [`Scanner::string`].
 pub fn unescape(token: &str) -> Option<Cow<'_, str>> {
     let inner = &token[1..token.len() - 1];
-    if !inner.contains('\\') {
+    let Some(first) = inner.find('\\') else {
         return Some(Cow::Borrowed(inner));
-    }
+    };
     let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
+    let mut at = first;
+    let mut plain_from = 0;
+    // Text between escapes is copied whole: Java-style records escape every `/`,
+    // so most escaped strings are long runs of plain text.
+    loop {
+        out.push_str(&inner[plain_from..at]);
+        let mut chars = inner[at + 1..].chars();
         match chars.next()? {
             'b' => out.push('\u{8}'),
             'f' => out.push('\u{c}'),
@@ -433,7 +434,13 @@ pub fn unescape(token: &str) -> Option<Cow<'_, str>> {
             }
             other => out.push(other),
         }
+        plain_from = inner.len() - chars.as_str().len();
+        match inner[plain_from..].find('\\') {
+            Some(offset) => at = plain_from + offset,
+            None => break,
+        }
     }
+    out.push_str(&inner[plain_from..]);
     Some(Cow::Owned(out))
 }
 
@@ -541,5 +548,12 @@ mod tests {
         );
         assert_eq!(unescape(r#""\ud800""#), None);
         assert_eq!(unescape(r#""\udc00x""#), None);
+        assert_eq!(unescape(r#""\ud83dx""#), None);
+        assert_eq!(unescape(r#""x\u00""#), None);
+        assert_eq!(unescape(r#""\\""#).as_deref(), Some("\\"));
+        assert_eq!(
+            unescape(r#""arn:aws:iam::1:role\/a\/b é\/""#).as_deref(),
+            Some("arn:aws:iam::1:role/a/b é/")
+        );
     }
 }

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use proptest::prelude::*;
+use trailpack_decode::json::{Scanner, unescape};
 use trailpack_decode::{
     DecodeError, DecodeOptions, Encoding, decode_file, gunzip, gunzip_streaming,
 };
@@ -146,6 +147,49 @@ proptest! {
         if damage == 0 {
             prop_assert_eq!(gunzip(&input, content.len()).unwrap(), content);
         }
+    }
+
+    /// Any text, each character spelled in any way JSON allows (itself when it
+    /// may stand alone, a short escape, `\uXXXX`, a surrogate pair), is a string
+    /// the scanner accepts and `unescape` turns back into the text.
+    #[test]
+    fn unescape_inverts_every_spelling(
+        spelled in prop::collection::vec((any::<char>(), 0u8..4), 0..64),
+    ) {
+        let mut token = String::from("\"");
+        for &(c, how) in &spelled {
+            let short = match c {
+                '"' => Some('"'),
+                '\\' => Some('\\'),
+                '/' => Some('/'),
+                '\u{8}' => Some('b'),
+                '\u{c}' => Some('f'),
+                '\n' => Some('n'),
+                '\r' => Some('r'),
+                '\t' => Some('t'),
+                _ => None,
+            };
+            let may_stand_alone = !matches!(c, '"' | '\\') && u32::from(c) >= 0x20;
+            match (how, short) {
+                (0, _) if may_stand_alone => token.push(c),
+                (1, Some(short)) => {
+                    token.push('\\');
+                    token.push(short);
+                }
+                _ => {
+                    let mut units = [0; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        token.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+        }
+        token.push('"');
+        let text: String = spelled.iter().map(|&(c, _)| c).collect();
+        let mut scanner = Scanner::new(token.as_bytes(), 4);
+        prop_assert_eq!(scanner.string(), Ok(0..token.len()));
+        let unescaped = unescape(&token);
+        prop_assert_eq!(unescaped.as_deref(), Some(text.as_str()));
     }
 
     /// Arbitrary bytes, gzipped or not, decode or fail cleanly; when they decode, the
