@@ -207,7 +207,9 @@ proptest! {
             prop_assert_eq!(file.text.as_bytes(), &input[..]);
             let mut out = Vec::new();
             file.frame().assemble((0..file.records.len()).map(|i| file.record(i)), &mut out);
-            prop_assert_eq!(out, input);
+            prop_assert_eq!(&out, &input);
+            let records = (0..file.records.len()).map(|i| file.record(i));
+            prop_assert!(file.frame().reassembles(records, &input));
         }
     }
 }
