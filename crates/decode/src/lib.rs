@@ -223,13 +223,7 @@ impl Frame {
     pub fn assemble<R: AsRef<[u8]>>(&self, records: impl Iterator<Item = R>, out: &mut Vec<u8>) {
         out.extend_from_slice(self.prefix.as_bytes());
         for (index, record) in records.enumerate() {
-            if index > 0 {
-                let separator = match &self.separators {
-                    Separators::Uniform(text) => text.as_str(),
-                    Separators::Each(texts) => texts.get(index - 1).map_or("", String::as_str),
-                };
-                out.extend_from_slice(separator.as_bytes());
-            }
+            out.extend_from_slice(self.separator_before(index).as_bytes());
             out.extend_from_slice(record.as_ref());
         }
         out.extend_from_slice(self.suffix.as_bytes());
@@ -256,20 +250,20 @@ impl Frame {
             return false;
         }
         for (index, record) in records.enumerate() {
-            if index > 0 {
-                let separator = match &self.separators {
-                    Separators::Uniform(text) => text.as_str(),
-                    Separators::Each(texts) => texts.get(index - 1).map_or("", String::as_str),
-                };
-                if !take(separator.as_bytes()) {
-                    return false;
-                }
-            }
-            if !take(record.as_ref()) {
+            if !take(self.separator_before(index).as_bytes()) || !take(record.as_ref()) {
                 return false;
             }
         }
         take(self.suffix.as_bytes()) && rest.is_empty()
+    }
+
+    /// What stands before record `index`: nothing before the first.
+    fn separator_before(&self, index: usize) -> &str {
+        match (&self.separators, index.checked_sub(1)) {
+            (_, None) => "",
+            (Separators::Uniform(text), Some(_)) => text,
+            (Separators::Each(texts), Some(gap)) => texts.get(gap).map_or("", String::as_str),
+        }
     }
 }
 

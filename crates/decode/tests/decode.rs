@@ -71,8 +71,7 @@ fn a_header_crc_is_checked() {
     with_crc.extend_from_slice(&crc.to_le_bytes());
     with_crc.extend_from_slice(&good[10..]);
     assert_eq!(gunzip(&with_crc, 1 << 20).unwrap(), FILE);
-    let at = 10;
-    with_crc[at] ^= 0xff;
+    with_crc[10] ^= 0xff;
     assert!(matches!(
         gunzip(&with_crc, 1 << 20),
         Err(DecodeError::CorruptGzip(_))
