@@ -12,6 +12,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::plain::{Stops, plain_run};
+
 /// What went wrong while scanning, and at which byte offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} at byte {offset}")]
@@ -280,25 +282,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skip string bytes that need no attention (anything but `"`, `\` and control
-    /// characters) eight at a time; most of a record's bytes are such.
+    /// characters); most of a record's bytes are such.
     fn skip_plain_string_bytes(&mut self) {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGHS: u64 = 0x8080_8080_8080_8080;
-        // A lane's high bit is set where `lane - n` borrows and the lane had no high
-        // bit: exactly the lanes below `n`, for n <= 0x80 (no false negatives).
-        let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
-        while let Some(chunk) = self.bytes.get(self.pos..self.pos + 8) {
-            let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            let special = below(x ^ (ONES * u64::from(b'"')), 1)
-                | below(x ^ (ONES * u64::from(b'\\')), 1)
-                | below(x, 0x20);
-            if special != 0 {
-                // The lowest flagged lane is exact (a borrow only runs upwards).
-                self.pos += (special.trailing_zeros() / 8) as usize;
-                return;
-            }
-            self.pos += 8;
-        }
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        self.pos += plain_run(rest, Stops::JSON);
     }
 
     fn digits(&mut self) -> usize {

@@ -3,7 +3,7 @@
 //! This crate owns the first step after reading a file's bytes. It inflates exactly
 //! one gzip member (trailing bytes make the file invalid, as `aws cloudtrail
 //! validate-logs` treats them) with libdeflate, through the workspace's one
-//! `unsafe` module (`inflate`), and flate2 as the reference that names a fault;
+//! `unsafe` FFI module (`inflate`), and flate2 as the reference that names a fault;
 //! it computes the SHA-256 of the uncompressed bytes (the
 //! value CloudTrail's digest files sign), validates the JSON, and records the byte
 //! span of every element of the top-level `Records` array together with its
@@ -12,7 +12,9 @@
 //! reassembled byte for byte.
 //!
 //! Main types: [`DecodeOptions`], [`DecodedFile`], [`Frame`], [`DecodeError`]; the
-//! span scanner is in [`json`] and the `eventTime` codec in [`time`].
+//! span scanner is in [`json`], the 16-byte search for the end of a string's plain
+//! run (SSE2, behind one `unsafe` call) in [`plain`], and the `eventTime` codec in
+//! [`time`].
 //!
 //! ```
 //! use trailpack_decode::{decode_file, DecodeOptions, Encoding};
@@ -29,6 +31,7 @@
 #[allow(unsafe_code)]
 mod inflate;
 pub mod json;
+pub mod plain;
 pub mod time;
 
 use std::io::Read;

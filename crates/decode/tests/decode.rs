@@ -4,6 +4,7 @@ use std::io::Write;
 
 use proptest::prelude::*;
 use trailpack_decode::json::{Scanner, unescape};
+use trailpack_decode::plain::{Stops, plain_run};
 use trailpack_decode::{
     DecodeError, DecodeOptions, Encoding, decode_file, gunzip, gunzip_streaming,
 };
@@ -122,6 +123,25 @@ fn a_million_tiny_records_decode() {
 }
 
 proptest! {
+    /// The 16-byte, eight-byte and byte-by-byte searches together stop exactly
+    /// where a byte-by-byte search does, for any bytes and any stops.
+    #[test]
+    fn plain_run_stops_at_the_first_stop(
+        bytes in prop::collection::vec(
+            prop_oneof![
+                4 => prop::sample::select(b"ab/<>&='\"\\\n\x00\x1f\x20\x7f\x80\xff".to_vec()),
+                16 => Just(b'x'),
+            ],
+            0..100,
+        ),
+        slash in any::<bool>(),
+        html in any::<bool>(),
+    ) {
+        let stops = Stops { slash, html };
+        let expected = bytes.iter().position(|&b| stops.contains(b)).unwrap_or(bytes.len());
+        prop_assert_eq!(plain_run(&bytes, stops), expected);
+    }
+
     /// libdeflate (whole buffer) and flate2 (streaming, the reference) give the
     /// same bytes or the same error: for gzip files whole, cut short, with a bit
     /// flipped or with bytes after them, at limits around their size.
