@@ -5,6 +5,8 @@
 //! record's [`Style`] is guessed from its text, and any string whose spelling differs
 //! from the canonical one under that style is kept verbatim in the residual.
 
+use trailpack_decode::plain::{Stops, plain_run};
+
 /// Which optional escapes a record uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Style {
@@ -53,47 +55,17 @@ impl Style {
         })
     }
 
-    fn escapes(self, b: u8) -> bool {
-        match b {
-            b'"' | b'\\' | 0x00..=0x1f => true,
-            b'/' => self.escape_slash,
-            b'<' | b'>' | b'&' | b'=' | b'\'' => self.escape_html,
-            _ => false,
+    /// The bytes this style escapes.
+    fn stops(self) -> Stops {
+        Stops {
+            slash: self.escape_slash,
+            html: self.escape_html,
         }
     }
 
-    /// How many leading bytes of `bytes` need no escape in this style: eight at a
-    /// time, then byte by byte for a tail shorter than eight.
+    /// How many leading bytes of `bytes` need no escape in this style.
     fn plain_len(self, bytes: &[u8]) -> usize {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGHS: u64 = 0x8080_8080_8080_8080;
-        // High bit set in the lanes below `n` (exact for n <= 0x80).
-        let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
-        let equal = |x: u64, b: u8| below(x ^ (ONES * u64::from(b)), 1);
-        let mut at = 0;
-        while let Some(chunk) = bytes.get(at..at + 8) {
-            let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            let mut special = below(x, 0x20) | equal(x, b'"') | equal(x, b'\\');
-            if self.escape_slash {
-                special |= equal(x, b'/');
-            }
-            if self.escape_html {
-                special |= equal(x, b'<')
-                    | equal(x, b'>')
-                    | equal(x, b'&')
-                    | equal(x, b'=')
-                    | equal(x, b'\'');
-            }
-            if special != 0 {
-                // The lowest flagged lane is exact (a borrow only runs upwards).
-                return at + (special.trailing_zeros() / 8) as usize;
-            }
-            at += 8;
-        }
-        at + bytes[at..]
-            .iter()
-            .position(|&b| self.escapes(b))
-            .unwrap_or(bytes.len() - at)
+        plain_run(bytes, self.stops())
     }
 
     /// Whether a token spelled without escapes, `"value"`, is canonical in this
@@ -112,56 +84,78 @@ impl Style {
     /// Whether `token` (a JSON string token with quotes, which has passed
     /// [`Scanner::string`](trailpack_decode::json::Scanner::string)) is the
     /// canonical spelling of `value` in this style.
-    pub fn is_canonical(self, value: &str, token: &str, scratch: &mut Vec<u8>) -> bool {
-        let inner = &token[1..token.len() - 1];
-        if !inner.contains('\\') {
-            return self.is_plain(inner);
+    pub fn is_canonical(self, value: &str, token: &str) -> bool {
+        // Walk the value's plain runs and escapes along the token, without writing it.
+        let mut spelled = &token.as_bytes()[1..token.len() - 1];
+        let mut bytes = value.as_bytes();
+        let mut escape = [0; 6];
+        loop {
+            let plain = self.plain_len(bytes);
+            let Some(rest) = spelled.strip_prefix(&bytes[..plain]) else {
+                return false;
+            };
+            let Some((&b, after)) = bytes[plain..].split_first() else {
+                return rest.is_empty();
+            };
+            let Some(rest) = rest.strip_prefix(escape_of(b, &mut escape)) else {
+                return false;
+            };
+            spelled = rest;
+            bytes = after;
         }
-        scratch.clear();
-        self.write_string(value, scratch);
-        scratch.as_slice() == token.as_bytes()
     }
 
     /// Append `value` as a JSON string token in this style.
     pub fn write_string(self, value: &str, out: &mut Vec<u8>) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         out.push(b'"');
-        let bytes = value.as_bytes();
-        let mut start = 0;
+        let mut bytes = value.as_bytes();
+        let mut escape = [0; 6];
         loop {
-            let plain = self.plain_len(&bytes[start..]);
-            out.extend_from_slice(&bytes[start..start + plain]);
-            start += plain;
-            let Some(&b) = bytes.get(start) else {
+            let plain = self.plain_len(bytes);
+            out.extend_from_slice(&bytes[..plain]);
+            let Some((&b, after)) = bytes[plain..].split_first() else {
                 break;
             };
-            start += 1;
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'/' => out.extend_from_slice(b"\\/"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                0x08 => out.extend_from_slice(b"\\b"),
-                0x0c => out.extend_from_slice(b"\\f"),
-                _ => out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(b >> 4)],
-                    HEX[usize::from(b & 15)],
-                ]),
-            }
+            out.extend_from_slice(escape_of(b, &mut escape));
+            bytes = after;
         }
         out.push(b'"');
+    }
+}
+
+/// The escape written for `b`, a byte that a style does not write as is.
+fn escape_of(b: u8, buffer: &mut [u8; 6]) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        b'/' => b"\\/",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        0x08 => b"\\b",
+        0x0c => b"\\f",
+        _ => {
+            *buffer = [
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ];
+            buffer
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn every_style() -> impl Iterator<Item = Style> {
+        (b'0'..b'4').map(|byte| Style::from_byte(byte).unwrap())
+    }
 
     fn write(style: Style, value: &str) -> String {
         let mut out = Vec::new();
@@ -180,35 +174,21 @@ mod tests {
             }
         );
         assert_eq!(Style::detect(br#"{"a":"x/y\n"}"#), Style::default());
+        // An escaped backslash before `/` or `u003c` is not an escape of either.
+        assert_eq!(
+            Style::detect(br#"{"a":"x\\/y","b":"\\u003c","c":"\\\\u003e"}"#),
+            Style::default()
+        );
+        let after_pairs = Style::detect(br#"{"a":"\\\/","b":"\\\\\u0027"}"#);
+        assert!(after_pairs.escape_slash && after_pairs.escape_html);
+        // Upper-case hex is not what the Java serialiser writes.
+        assert!(!Style::detect(br#"{"a":"\u003C"}"#).escape_html);
         // A text that ends in a backslash (not a checked record) must not panic.
         assert_eq!(Style::detect(b"x\\"), Style::default());
         for byte in b'0'..b'4' {
             assert_eq!(Style::from_byte(byte).unwrap().to_byte(), byte);
         }
         assert_eq!(Style::from_byte(b'4'), None);
-    }
-
-    #[test]
-    fn the_eight_byte_path_finds_every_escape_at_every_offset() {
-        for bits in 0..4u8 {
-            let style = Style::from_byte(b'0' + bits).unwrap();
-            for special in [
-                '"', '\\', '/', '<', '>', '&', '=', '\'', '\n', '\u{0}', '\u{1f}', 'é', '~',
-            ] {
-                for offset in 0..20 {
-                    let value = format!("{}{special}{}", "x".repeat(offset), "y".repeat(9));
-                    let expected = value
-                        .bytes()
-                        .position(|b| style.escapes(b))
-                        .unwrap_or(value.len());
-                    assert_eq!(
-                        style.plain_len(value.as_bytes()),
-                        expected,
-                        "{style:?} {value:?}"
-                    );
-                }
-            }
-        }
     }
 
     #[test]
@@ -226,8 +206,7 @@ mod tests {
 
     #[test]
     fn plain_check_agrees_with_writing_in_every_style() {
-        for bits in 0..4u8 {
-            let style = Style::from_byte(b'0' + bits).unwrap();
+        for style in every_style() {
             // Values as they come out of tokens without escapes: no quote, backslash
             // or control character.
             for value in [
@@ -241,9 +220,7 @@ mod tests {
                 "é/ü",
                 "plain text",
             ] {
-                let mut written = Vec::new();
-                style.write_string(value, &mut written);
-                let spelled_plainly = written == format!("\"{value}\"").into_bytes();
+                let spelled_plainly = write(style, value) == format!("\"{value}\"");
                 assert_eq!(
                     style.is_plain(value),
                     spelled_plainly,
@@ -255,14 +232,39 @@ mod tests {
 
     #[test]
     fn canonical_check_agrees_with_writing() {
-        let mut scratch = Vec::new();
         let java = Style {
             escape_slash: true,
             escape_html: false,
         };
-        assert!(java.is_canonical("a/b", r#""a\/b""#, &mut scratch));
-        assert!(!java.is_canonical("a/b", r#""a/b""#, &mut scratch));
-        assert!(!java.is_canonical("A", r#""\u0041""#, &mut scratch));
-        assert!(Style::default().is_canonical("a/b", r#""a/b""#, &mut scratch));
+        assert!(java.is_canonical("a/b", r#""a\/b""#));
+        assert!(!java.is_canonical("a/b", r#""a/b""#));
+        assert!(!java.is_canonical("A", r#""\u0041""#));
+        assert!(Style::default().is_canonical("a/b", r#""a/b""#));
+        // The token must end where the value does, and match byte for byte.
+        assert!(!java.is_canonical("a/b", r#""a\/bc""#));
+        assert!(!java.is_canonical("a/bc", r#""a\/b""#));
+        assert!(!java.is_canonical("a/b", r#""a\/c""#));
+        assert!(!java.is_canonical("a\n", r#""a\u000a""#));
+        for style in every_style() {
+            for value in [
+                "",
+                "a/b",
+                "x<y&z='q'",
+                "\"\\\n\r\t\u{8}\u{c}\u{1}é",
+                &"k/".repeat(20),
+            ] {
+                let written = write(style, value);
+                assert!(style.is_canonical(value, &written), "{style:?} {written}");
+                // One byte more or less, anywhere, is not the canonical spelling.
+                for at in (1..written.len() - 1).filter(|&at| written.is_char_boundary(at)) {
+                    let mut longer = written.clone();
+                    longer.insert(at, 'x');
+                    assert!(!style.is_canonical(value, &longer), "{style:?} {longer}");
+                    let mut shorter = written.clone();
+                    shorter.remove(at);
+                    assert!(!style.is_canonical(value, &shorter), "{style:?} {shorter}");
+                }
+            }
+        }
     }
 }

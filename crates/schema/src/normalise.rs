@@ -51,7 +51,6 @@ struct WalkState {
     residual: String,
     path: String,
     style: Style,
-    scratch: Vec<u8>,
     text: String,
 }
 
@@ -438,7 +437,7 @@ fn walk_value(
                 Some(value) => {
                     builder.append_value(&value);
                     let canonical = if escaped {
-                        walk.style.is_canonical(&value, token, &mut walk.scratch)
+                        walk.style.is_canonical(&value, token)
                     } else {
                         walk.style.is_plain(&value)
                     };
@@ -474,7 +473,7 @@ fn walk_value(
                 (Some(micros), Some(value)) => {
                     walk.text.clear();
                     format_event_time(micros, &mut walk.text);
-                    walk.text == value && walk.style.is_canonical(&value, token, &mut walk.scratch)
+                    walk.text == value && walk.style.is_canonical(&value, token)
                 }
                 _ => false,
             };
