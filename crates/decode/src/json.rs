@@ -386,7 +386,7 @@ impl<'a> Scanner<'a> {
 /// form. The token must already have passed [`Scanner::string`].
 pub fn unescape(token: &str) -> Option<Cow<'_, str>> {
     let inner = &token[1..token.len() - 1];
-    let Some(first) = inner.find('\\') else {
+    let Some(first) = memchr::memchr(b'\\', inner.as_bytes()) else {
         return Some(Cow::Borrowed(inner));
     };
     let mut out = String::with_capacity(inner.len());
@@ -422,7 +422,7 @@ pub fn unescape(token: &str) -> Option<Cow<'_, str>> {
             other => out.push(other),
         }
         plain_from = inner.len() - chars.as_str().len();
-        match inner[plain_from..].find('\\') {
+        match memchr::memchr(b'\\', &inner.as_bytes()[plain_from..]) {
             Some(offset) => at = plain_from + offset,
             None => break,
         }
