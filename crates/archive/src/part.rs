@@ -10,6 +10,7 @@ use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, RecordBatch};
 use tempfile::NamedTempFile;
 use trailpack_decode::{DecodedFile, Frame};
+use trailpack_schema::encode::Style;
 use trailpack_schema::{BatchBuilder, schema};
 use trailpack_source::SourceFile;
 use trailpack_store::unique_name;
@@ -266,8 +267,9 @@ fn build_row_group(files: &[Pending], rows: &[SortedRow]) -> Result<RowGroup, Ar
     for &(_, file, record) in rows {
         let pending = &files[file as usize];
         let bytes = pending.decoded.record(record as usize);
+        let style = Style::from(pending.decoded.records[record as usize].escapes);
         builder
-            .append(bytes, &pending.source.key, record)
+            .append_in_style(bytes, style, &pending.source.key, record)
             .map_err(|error| ArchiveError::Schema {
                 context: format!("{} record {record}", pending.source.key),
                 error,

@@ -77,6 +77,18 @@ pub struct Scanner<'a> {
     depth: usize,
     max_depth: usize,
     markers: bool,
+    escapes: Escapes,
+}
+
+/// Which optional escapes the strings scanned so far used: JSON lets `/` and any
+/// character be written either way, and CloudTrail's Java serialiser writes `/` as
+/// `\/` and the HTML-sensitive `< > & = '` as `\u003c`-style escapes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Escapes {
+    /// A `\/` was seen.
+    pub solidus: bool,
+    /// A `\u003c`, `\u003e`, `\u0026`, `\u003d` or `\u0027` was seen.
+    pub html: bool,
 }
 
 type Result<T> = std::result::Result<T, SyntaxError>;
@@ -91,7 +103,14 @@ impl<'a> Scanner<'a> {
             depth: 0,
             max_depth,
             markers: false,
+            escapes: Escapes::default(),
         }
+    }
+
+    /// The optional escapes seen since the scanner was made or last asked, and
+    /// forget them.
+    pub fn take_escapes(&mut self) -> Escapes {
+        std::mem::take(&mut self.escapes)
     }
 
     /// Accept template marker bytes as values (see the module docs).
@@ -261,13 +280,19 @@ impl<'a> Scanner<'a> {
                     escaped = true;
                     self.pos += 1;
                     match self.bytes.get(self.pos) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                        Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 1,
+                        Some(b'/') => {
+                            self.escapes.solidus = true;
                             self.pos += 1
                         }
                         Some(b'u') => {
                             let hex = self.bytes.get(self.pos + 1..self.pos + 5);
                             if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
                                 return Err(self.error(SyntaxErrorKind::InvalidEscape));
+                            }
+                            if matches!(hex, Some(b"003c" | b"003e" | b"0026" | b"003d" | b"0027"))
+                            {
+                                self.escapes.html = true;
                             }
                             self.pos += 5;
                         }

@@ -39,7 +39,7 @@ use std::ops::Range;
 
 use sha2::{Digest, Sha256};
 
-use crate::json::{Scanner, SyntaxError, ValueKind};
+use crate::json::{Escapes, Scanner, SyntaxError, ValueKind};
 
 /// Default limit on a file's uncompressed size: 256 MiB. CloudTrail files are a few
 /// MB at most; the limit stops gzip bombs.
@@ -148,6 +148,8 @@ pub struct RecordSpan {
     pub span: Range<usize>,
     /// `eventTime` in microseconds since the Unix epoch, when it parses.
     pub event_time: Option<i64>,
+    /// The optional escapes the record's strings use.
+    pub escapes: Escapes,
 }
 
 /// A decoded log file: its uncompressed bytes, their hash, and its records' spans.
@@ -478,6 +480,7 @@ fn scan_array(
 fn scan_record(scanner: &mut Scanner<'_>, index: usize) -> Result<RecordSpan, DecodeError> {
     let bytes = scanner.bytes();
     let start = scanner.position();
+    scanner.take_escapes();
     scanner.begin_object()?;
     let mut event_version = None;
     let mut event_time = None;
@@ -534,6 +537,7 @@ fn scan_record(scanner: &mut Scanner<'_>, index: usize) -> Result<RecordSpan, De
     Ok(RecordSpan {
         span: start..scanner.position(),
         event_time,
+        escapes: scanner.take_escapes(),
     })
 }
 
@@ -584,6 +588,21 @@ mod tests {
         assert!(!frame.reassembles(changed.iter(), text.as_bytes()));
         let other_separator = text.replace(" ,", ", ");
         assert!(!frame.reassembles(records(), other_separator.as_bytes()));
+    }
+
+    #[test]
+    fn each_record_reports_its_own_escapes() {
+        // A key before `Records` escapes `/`; it belongs to no record.
+        let text = r#"{"a\/b":1,"Records":[{"eventVersion":"1.0","arn":"x\/y"},{"eventVersion":"1.0","k\u003d":"\\/"},{"eventVersion":"1.0","e":"\u0027\u003C"}]}"#;
+        let file = plain(text).unwrap();
+        let escapes: Vec<Escapes> = file.records.iter().map(|r| r.escapes).collect();
+        let seen = |solidus, html| Escapes { solidus, html };
+        // An escaped backslash before `/` is no escape of `/`; upper-case hex is
+        // not the Java serialiser's spelling.
+        assert_eq!(
+            escapes,
+            [seen(true, false), seen(false, true), seen(false, true)]
+        );
     }
 
     #[test]

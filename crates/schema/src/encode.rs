@@ -5,6 +5,7 @@
 //! record's [`Style`] is guessed from its text, and any string whose spelling differs
 //! from the canonical one under that style is kept verbatim in the residual.
 
+use trailpack_decode::json::Escapes;
 use trailpack_decode::plain::{Stops, plain_run};
 
 /// Which optional escapes a record uses.
@@ -16,8 +17,19 @@ pub struct Style {
     pub escape_html: bool,
 }
 
+impl From<Escapes> for Style {
+    /// The style of a record whose strings used `escapes`.
+    fn from(escapes: Escapes) -> Style {
+        Style {
+            escape_slash: escapes.solidus,
+            escape_html: escapes.html,
+        }
+    }
+}
+
 impl Style {
     /// Guess the style from a record's text: an escape seen anywhere turns it on.
+    /// The decoder's [`Escapes`] of a record give the same style without a pass.
     pub fn detect(text: &[u8]) -> Style {
         let mut style = Style::default();
         let mut at = 0;

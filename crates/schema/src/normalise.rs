@@ -93,9 +93,25 @@ impl BatchBuilder {
 
     /// Append one record: the exact text of one element of a file's `Records` array
     /// (already validated by `trailpack_decode`), its file's key and its index there.
+    /// Its [`Style`] is detected from its text.
     pub fn append(
         &mut self,
         text: &str,
+        source_key: &str,
+        record_index: u32,
+    ) -> Result<(), SchemaError> {
+        let style = Style::detect(text.as_bytes());
+        self.append_in_style(text, style, source_key, record_index)
+    }
+
+    /// [`BatchBuilder::append`] for a record whose style is known: from the escapes
+    /// that decoding saw in it (`RecordSpan::escapes`), so that its text is not
+    /// searched again. A wrong style loses nothing: values spelled otherwise go to
+    /// the residual, and the proof checks every row.
+    pub fn append_in_style(
+        &mut self,
+        text: &str,
+        style: Style,
         source_key: &str,
         record_index: u32,
     ) -> Result<(), SchemaError> {
@@ -105,7 +121,7 @@ impl BatchBuilder {
             reason: "a record index over 2^31 - 1",
         })?;
         let walk = &mut self.walk;
-        walk.style = Style::detect(record);
+        walk.style = style;
         walk.layout.clear();
         walk.layout.push(char::from(walk.style.to_byte()));
         walk.copied = 0;

@@ -2,6 +2,8 @@
 //! columns, without falling back to the raw copy.
 
 use proptest::prelude::*;
+use trailpack_decode::json::Scanner;
+use trailpack_schema::encode::Style;
 use trailpack_schema::{BatchBuilder, Rebuilder};
 
 /// Optional JSON whitespace.
@@ -163,5 +165,15 @@ proptest! {
             rebuilder.rebuild(row, &mut out).unwrap();
             prop_assert_eq!(String::from_utf8(out).unwrap(), text.clone());
         }
+    }
+
+    /// The escapes the scanner saw in a record give the style detected from its
+    /// text, which `BatchBuilder::append_in_style` relies on.
+    #[test]
+    fn scanned_escapes_give_the_detected_style(members in members(TOP_KEYS, 0), pad in ws()) {
+        let text = object(members, &pad);
+        let mut scanner = Scanner::new(text.as_bytes(), 128);
+        scanner.skip_value().unwrap();
+        prop_assert_eq!(Style::from(scanner.take_escapes()), Style::detect(text.as_bytes()));
     }
 }
