@@ -204,12 +204,22 @@ impl<'a> Scanner<'a> {
     /// `first` says whether this is the first call for the object, so that a comma
     /// is required between members.
     pub fn next_member(&mut self, first: bool) -> Result<Option<Range<usize>>> {
+        if !self.next_key(first)? {
+            return Ok(None);
+        }
+        self.key().map(Some)
+    }
+
+    /// Move to the next member's key, consuming the comma before it (see
+    /// [`Scanner::next_member`] for `first`); `false` after consuming the closing
+    /// `}`. Follow with [`Scanner::key_if`] or [`Scanner::key`].
+    pub fn next_key(&mut self, first: bool) -> Result<bool> {
         self.skip_whitespace();
         match self.bytes.get(self.pos) {
             Some(b'}') => {
                 self.pos += 1;
                 self.depth -= 1;
-                return Ok(None);
+                return Ok(false);
             }
             Some(b',') if !first => {
                 self.pos += 1;
@@ -221,9 +231,28 @@ impl<'a> Scanner<'a> {
         if self.bytes.get(self.pos) != Some(&b'"') {
             return Err(self.unexpected());
         }
+        Ok(true)
+    }
+
+    /// Consume the key and its colon if the key is spelled exactly `"key"`, which
+    /// is compared, not scanned. `key` must be JSON string text without escapes.
+    pub fn key_if(&mut self, key: &str) -> Result<bool> {
+        let end = self.pos + 1 + key.len();
+        if self.bytes.get(end) != Some(&b'"')
+            || self.bytes.get(self.pos + 1..end) != Some(key.as_bytes())
+        {
+            return Ok(false);
+        }
+        self.pos = end + 1;
+        self.expect_byte(b':')?;
+        Ok(true)
+    }
+
+    /// Consume the key, whatever its spelling, and its colon; its raw span.
+    pub fn key(&mut self) -> Result<Range<usize>> {
         let key = self.string()?;
         self.expect_byte(b':')?;
-        Ok(Some(key))
+        Ok(key)
     }
 
     /// Consume `[`. Follow with [`Scanner::next_element`] until it returns `false`.

@@ -375,16 +375,31 @@ impl StructNode {
         // Records mostly list their members in the documented order, so the search
         // starts after the last member found.
         let mut next = 0;
-        while let Some(key) = scanner.next_member(first)? {
+        while scanner.next_key(first)? {
             first = false;
-            let key = text.get(key).unwrap_or("\"\"");
-            let (earlier, later) = self.defs.split_at(next);
-            let index = later
-                .iter()
-                .position(|def| key_matches(key, def.key))
-                .map(|i| i + next)
-                .or_else(|| earlier.iter().position(|def| key_matches(key, def.key)))
-                .filter(|&i| seen & (1 << i) == 0);
+            // A key spelled as the schema spells it is compared, not scanned.
+            let key_start = scanner.position();
+            let mut later = None;
+            for (i, def) in self.defs.iter().enumerate().skip(next) {
+                if scanner.key_if(def.key)? {
+                    later = Some(i);
+                    break;
+                }
+            }
+            let (key, index) = match later {
+                Some(i) => {
+                    let key_end = key_start + self.defs[i].key.len() + 2;
+                    (text.get(key_start..key_end).unwrap_or("\"\""), Some(i))
+                }
+                None => {
+                    let key = text.get(scanner.key()?).unwrap_or("\"\"");
+                    let earlier = self.defs[..next]
+                        .iter()
+                        .position(|def| key_matches(key, def.key));
+                    (key, earlier)
+                }
+            };
+            let index = index.filter(|&i| seen & (1 << i) == 0);
             let Some(index) = index else {
                 let span = scanner.skip_value()?;
                 let path = format!(
@@ -629,6 +644,24 @@ mod tests {
         );
         assert_eq!(text(&batch, "eventname", 0).as_deref(), Some("A"));
         assert!(batch.column_by_name("readonly").unwrap().is_null(0));
+    }
+
+    #[test]
+    fn keys_are_found_in_any_order_and_only_when_spelled_exactly() {
+        // eventName before eventVersion (found by the search from the start), keys
+        // one byte longer or shorter than a known one, and a known key spelled with
+        // an escape (kept as written, like any unknown key).
+        let record = r#"{"eventName":"A","eventNam":1,"eventVersion":"1.0","eventSourceX":2,"event\u0053ource":"s","awsRegion":"r"}"#;
+        let (batch, fallbacks) = build(&[record]);
+        assert!(fallbacks.is_empty());
+        assert_eq!(text(&batch, "eventname", 0).as_deref(), Some("A"));
+        assert_eq!(text(&batch, "eventversion", 0).as_deref(), Some("1.0"));
+        assert_eq!(text(&batch, "awsregion", 0).as_deref(), Some("r"));
+        assert_eq!(text(&batch, "eventsource", 0), None);
+        assert_eq!(
+            text(&batch, "additionalfields", 0).as_deref(),
+            Some(r#"{"eventNam":1,"eventSourceX":2,"event\u0053ource":"s"}"#)
+        );
     }
 
     #[test]
