@@ -1,6 +1,7 @@
 //! A Parquet writer that encodes and compresses the columns of a row group in
 //! parallel (arrow-rs's `ArrowWriter` encodes them one after another on the
-//! calling thread, which left a core idle while the other normalised).
+//! calling thread, which left a core idle while the other normalised), largest
+//! column first.
 
 use std::io::Write;
 
@@ -63,12 +64,17 @@ impl<W: Write + Send> ParallelWriter<W> {
             let slice = batch.slice(offset, take);
             let mut leaves = Vec::with_capacity(writers.len());
             for (field, column) in self.schema.fields().iter().zip(slice.columns()) {
-                leaves.extend(compute_leaves(field, column)?);
+                let column_leaves = compute_leaves(field, column)?;
+                let cost = column.get_array_memory_size() / column_leaves.len().max(1);
+                leaves.extend(column_leaves.into_iter().map(|leaf| (cost, leaf)));
             }
-            writers
-                .par_iter_mut()
-                .zip(leaves)
-                .try_for_each(|(writer, leaf)| writer.write(&leaf))?;
+            // Largest first, one column per job: the last job to finish is then a
+            // small one, and the other core does not wait on a large one.
+            let mut jobs: Vec<_> = writers.iter_mut().zip(leaves).collect();
+            jobs.sort_by_key(|(_, (cost, _))| std::cmp::Reverse(*cost));
+            jobs.into_par_iter()
+                .with_max_len(1)
+                .try_for_each(|(writer, (_, leaf))| writer.write(&leaf))?;
             *rows += take;
             offset += take;
             if *rows >= self.row_group_rows {
@@ -79,17 +85,22 @@ impl<W: Write + Send> ParallelWriter<W> {
     }
 
     /// Close the open row group, if any: its columns' last pages are compressed
-    /// in parallel, then appended in order.
+    /// in parallel, largest column first, then appended in order.
     pub(crate) fn flush(&mut self) -> Result<()> {
         let Some((writers, _)) = self.open.take() else {
             return Ok(());
         };
-        let chunks: Vec<ArrowColumnChunk> = writers
+        let mut writers: Vec<(usize, ArrowColumnWriter)> =
+            writers.into_iter().enumerate().collect();
+        writers.sort_by_key(|(_, writer)| std::cmp::Reverse(writer.memory_size()));
+        let mut chunks: Vec<(usize, ArrowColumnChunk)> = writers
             .into_par_iter()
-            .map(ArrowColumnWriter::close)
+            .with_max_len(1)
+            .map(|(index, writer)| writer.close().map(|chunk| (index, chunk)))
             .collect::<Result<_>>()?;
+        chunks.sort_unstable_by_key(|(index, _)| *index);
         let mut row_group = self.file.next_row_group()?;
-        for chunk in chunks {
+        for (_, chunk) in chunks {
             chunk.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;
@@ -128,6 +139,10 @@ mod tests {
             Arc::new(Field::new("inner", DataType::Utf8, true)),
             Arc::clone(&texts),
         )]);
+        // The largest column last, so that encoding largest first reorders them.
+        let long: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (from..from + rows).map(|i| format!("{i:0>200}")),
+        ));
         let schema = Arc::new(Schema::new(vec![
             Field::new("n", DataType::Int64, false),
             Field::new("t", DataType::Utf8, true),
@@ -140,8 +155,9 @@ mod tests {
                 )])),
                 false,
             ),
+            Field::new("long", DataType::Utf8, false),
         ]));
-        RecordBatch::try_new(schema, vec![numbers, texts, Arc::new(nested)]).unwrap()
+        RecordBatch::try_new(schema, vec![numbers, texts, Arc::new(nested), long]).unwrap()
     }
 
     #[test]
