@@ -1,9 +1,11 @@
 //! Any file that decodes normalises to columns that rebuild every record exactly,
-//! without falling back to storing records whole.
+//! without falling back to storing records whole, in the style the decoder saw
+//! (as the archive does), which is the style detected from the record's text.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use trailpack_decode::{DecodeOptions, decode_bytes};
+use trailpack_schema::encode::Style;
 use trailpack_schema::{BatchBuilder, Rebuilder};
 
 fuzz_target!(|data: &[u8]| {
@@ -13,8 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let mut builder = BatchBuilder::new();
     let originals: Vec<&str> = (0..file.records.len()).map(|i| file.record(i)).collect();
     for (index, record) in originals.iter().enumerate() {
+        let style = Style::from(file.records[index].escapes);
+        assert_eq!(style, Style::detect(record.as_bytes()));
         builder
-            .append(record, "fuzz", index as u32)
+            .append_in_style(record, style, "fuzz", index as u32)
             .expect("a decoded record normalises");
     }
     let (batch, fallbacks) = builder.finish_verified(&originals).expect("batch builds");
