@@ -14,6 +14,7 @@ use std::path::Path;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use trailpack_archive::{IntegrityInputs, NoProgress, WriteOptions, archive};
 use trailpack_decode::{DecodeOptions, decode_bytes, gunzip, gunzip_streaming, sha256};
+use trailpack_schema::encode::Style;
 use trailpack_schema::{BatchBuilder, Rebuilder};
 
 fn sample() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
@@ -43,6 +44,11 @@ fn stages(c: &mut Criterion) {
     let records: Vec<&str> = decoded
         .iter()
         .flat_map(|f| (0..f.records.len()).map(move |i| f.record(i)))
+        .collect();
+    // The style of each record as decoding saw it, which the archive passes on.
+    let styles: Vec<Style> = decoded
+        .iter()
+        .flat_map(|f| f.records.iter().map(|r| Style::from(r.escapes)))
         .collect();
 
     let mut group = c.benchmark_group("stages");
@@ -102,8 +108,10 @@ fn stages(c: &mut Criterion) {
     group.bench_function("normalise+prove", |b| {
         b.iter(|| {
             let mut builder = BatchBuilder::new();
-            for (index, record) in records.iter().enumerate() {
-                builder.append(record, "key", index as u32).unwrap();
+            for (index, (record, style)) in records.iter().zip(&styles).enumerate() {
+                builder
+                    .append_in_style(record, *style, "key", index as u32)
+                    .unwrap();
             }
             builder.finish_verified(&records).unwrap().0.num_rows()
         })
