@@ -1,4 +1,5 @@
-//! Whole-buffer gzip inflation with libdeflate: the workspace's only `unsafe` code.
+//! Whole-buffer gzip inflation with libdeflate: the workspace's only `unsafe` FFI (the
+//! other `unsafe` line, in `plain`, calls an SSE2 function).
 //!
 //! libdeflate inflates about 1.5 times as fast as zlib-rs (docs/BENCHMARKS.md), but
 //! the safe `libdeflater` crate cannot say where a gzip member ends, and trailing
