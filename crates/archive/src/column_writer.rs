@@ -68,8 +68,9 @@ impl<W: Write + Send> ParallelWriter<W> {
                 let cost = column.get_array_memory_size() / column_leaves.len().max(1);
                 leaves.extend(column_leaves.into_iter().map(|leaf| (cost, leaf)));
             }
-            // Largest first, one column per job: the last job to finish is then a
-            // small one, and the other core does not wait on a large one.
+            // In decreasing size, one column per job, so that the jobs left at the
+            // end are small ones and a core does not wait on a large one. (Roughly:
+            // rayon halves the list, so a second core starts in its middle.)
             let mut jobs: Vec<_> = writers.iter_mut().zip(leaves).collect();
             jobs.sort_by_key(|(_, (cost, _))| std::cmp::Reverse(*cost));
             jobs.into_par_iter()

@@ -283,7 +283,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn column_names_are_unique_at_every_level() {
+    fn keys_are_plain_and_column_names_unique_at_every_level() {
         fn check(defs: &[FieldDef]) {
             let mut names: Vec<_> = defs.iter().map(|d| column_name(d.key)).collect();
             names.sort();
@@ -292,6 +292,13 @@ mod tests {
             assert_eq!(before, names.len(), "{defs:?}");
             assert!(defs.len() <= 64, "seen-member bitmask holds 64");
             for def in defs {
+                // The normaliser compares keys with the text (`Scanner::key_if`),
+                // which holds only for keys that JSON writes without escapes.
+                let plain = trailpack_decode::plain::plain_run(
+                    def.key.as_bytes(),
+                    trailpack_decode::plain::Stops::JSON,
+                );
+                assert_eq!(plain, def.key.len(), "{:?} needs an escape", def.key);
                 if let Struct(children) | List(children) = def.kind {
                     check(children);
                 }

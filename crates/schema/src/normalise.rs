@@ -665,6 +665,31 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_style_loses_nothing() {
+        // A Java-style record appended as if it used no optional escapes: the values
+        // spelled with `\/` are not canonical in that style, so they keep their exact
+        // text in the residual, and the row still rebuilds byte for byte.
+        let record = r#"{"eventVersion":"1.08","eventSource":"s3.amazonaws.com","userAgent":"aws-cli\/2.0"}"#;
+        let mut builder = BatchBuilder::new();
+        builder
+            .append_in_style(record, Style::default(), "key", 0)
+            .unwrap();
+        let (batch, fallbacks) = builder.finish_verified(&[record]).unwrap();
+        assert!(fallbacks.is_empty());
+        assert_eq!(text(&batch, "useragent", 0).as_deref(), Some("aws-cli/2.0"));
+        assert_eq!(
+            text(&batch, "_residual", 0).as_deref(),
+            Some(r#"["aws-cli\/2.0"]"#)
+        );
+        let mut rebuilt = Vec::new();
+        Rebuilder::try_new(&batch)
+            .unwrap()
+            .rebuild(0, &mut rebuilt)
+            .unwrap();
+        assert_eq!(rebuilt, record.as_bytes());
+    }
+
+    #[test]
     fn odd_spellings_go_to_the_residual_but_stay_queryable() {
         let record = "{ \"eventVersion\" : \"1.0\",\n \"eventName\":\"\\u0041ssume\", \"sourceIPAddress\":\"a/b\\/c\", \"eventTime\":\"2021-01-02T03:04:05.5Z\"}";
         let (batch, fallbacks) = build(&[record]);
