@@ -91,6 +91,12 @@ pub struct Escapes {
     pub html: bool,
 }
 
+/// Whether `hex`, the four digits of a `\uXXXX` escape, is one of the HTML escapes
+/// of CloudTrail's Java serialiser (lower-case, as it writes them).
+pub fn is_html_escape(hex: &[u8]) -> bool {
+    matches!(hex, b"003c" | b"003e" | b"0026" | b"003d" | b"0027")
+}
+
 type Result<T> = std::result::Result<T, SyntaxError>;
 
 impl<'a> Scanner<'a> {
@@ -236,6 +242,8 @@ impl<'a> Scanner<'a> {
 
     /// Consume the key and its colon if the key is spelled exactly `"key"`, which
     /// is compared, not scanned. `key` must be JSON string text without escapes.
+    /// (A `bool`, not the key's span: returning a span cost the normaliser 1.5%
+    /// more instructions; its caller knows the span from its position.)
     pub fn key_if(&mut self, key: &str) -> Result<bool> {
         let end = self.pos + 1 + key.len();
         if self.bytes.get(end) != Some(&b'"')
@@ -319,8 +327,7 @@ impl<'a> Scanner<'a> {
                             if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
                                 return Err(self.error(SyntaxErrorKind::InvalidEscape));
                             }
-                            if matches!(hex, Some(b"003c" | b"003e" | b"0026" | b"003d" | b"0027"))
-                            {
+                            if hex.is_some_and(is_html_escape) {
                                 self.escapes.html = true;
                             }
                             self.pos += 5;

@@ -5,7 +5,7 @@
 //! record's [`Style`] is guessed from its text, and any string whose spelling differs
 //! from the canonical one under that style is kept verbatim in the residual.
 
-use trailpack_decode::json::Escapes;
+use trailpack_decode::json::{Escapes, is_html_escape};
 use trailpack_decode::plain::{Stops, plain_run};
 
 /// Which optional escapes a record uses.
@@ -38,12 +38,7 @@ impl Style {
             let escape = &text[at + offset..];
             match escape.get(1) {
                 Some(b'/') => style.escape_slash = true,
-                Some(b'u')
-                    if matches!(
-                        escape.get(2..6),
-                        Some(b"003c" | b"003e" | b"0026" | b"003d" | b"0027")
-                    ) =>
-                {
+                Some(b'u') if escape.get(2..6).is_some_and(is_html_escape) => {
                     style.escape_html = true
                 }
                 _ => {}
