@@ -103,14 +103,13 @@ pub fn verified_sources(
     files: &[SourceFile],
     options: &WriteOptions,
 ) -> Result<(Vec<SourceFile>, Vec<KeptFile>), ArchiveError> {
-    if !Table::exists(root)? {
+    let Some(table) = Table::open_if_any(root)? else {
         let kept = files
             .iter()
             .map(|f| kept(f, KeepReason::NotArchived))
             .collect();
         return Ok((Vec::new(), kept));
-    }
-    let table = Table::open(root)?;
+    };
     let snapshot = table.snapshot();
     let mut by_partition: BTreeMap<PartitionKey, Vec<&SourceFile>> = BTreeMap::new();
     for file in files {

@@ -86,10 +86,9 @@ pub(crate) fn partitioning(
     root: &ArchiveRoot,
     options: &WriteOptions,
 ) -> Result<Partitioning, ArchiveError> {
-    if !Table::exists(root)? {
+    let Some(table) = Table::open_if_any(root)? else {
         return Ok(options.partitioning.unwrap_or_default());
-    }
-    let table = Table::open(root)?;
+    };
     let existing = table.snapshot().partitioning;
     match options.partitioning {
         Some(wanted) if wanted != existing => Err(ArchiveError::Options(format!(
@@ -118,15 +117,12 @@ pub fn archive_batches(
     // Nothing is created until there is something to write: a run whose listing
     // fails at once leaves no trace.
     let mut report = RunReport::default();
-    let table = if Table::exists(root)? {
-        let mut table = Table::open(root)?;
-        let recovered = recover(&mut table)?;
+    let mut table = Table::open_if_any(root)?;
+    if let Some(table) = &mut table {
+        let recovered = recover(table)?;
         report.commits_recovered = recovered.completed;
         report.commits_abandoned = recovered.abandoned;
-        Some(table)
-    } else {
-        None
-    };
+    }
     let mut writer = Writer::try_new(root, table, partitioning, options, &mut report, progress)?;
     // Set when the writer fails: the planner then stops listing at once.
     let writer_failed = AtomicBool::new(false);

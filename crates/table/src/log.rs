@@ -155,16 +155,21 @@ impl Table {
     /// Open the table at `root`. An archive of the first format (JSON commits) or
     /// a directory without a table is an error that says what to do.
     pub fn open(root: &ArchiveRoot) -> Result<Table, TableError> {
+        Table::open_if_any(root)?.ok_or_else(|| TableError::NotAnArchive {
+            root: root.to_string(),
+        })
+    }
+
+    /// The table at `root`, or `None` while it has no commit. Unlike
+    /// [`Table::exists`] then [`Table::open`], this holds when another writer is
+    /// creating the table at that moment: its `_delta_log` directory exists a
+    /// little before its first commit does.
+    pub fn open_if_any(root: &ArchiveRoot) -> Result<Option<Table>, TableError> {
         check_not_legacy(root)?;
-        match load(root)? {
-            Some(snapshot) => Ok(Table {
-                root: root.clone(),
-                snapshot,
-            }),
-            None => Err(TableError::NotAnArchive {
-                root: root.to_string(),
-            }),
-        }
+        Ok(load(root)?.map(|snapshot| Table {
+            root: root.clone(),
+            snapshot,
+        }))
     }
 
     /// Open the table at `root`, creating it (version 0: protocol and metadata,
@@ -572,6 +577,25 @@ fn load(root: &ArchiveRoot) -> Result<Option<Snapshot>, TableError> {
 mod tests {
     use super::*;
     use crate::part::test_part as part;
+
+    #[test]
+    fn a_log_directory_without_a_commit_is_no_table_yet() {
+        // What another writer leaves for a moment while it creates the table: the
+        // directory, and a temporary file that is not yet its first commit.
+        let dir = tempfile::tempdir().unwrap();
+        let root = ArchiveRoot::from(dir.path());
+        std::fs::create_dir(dir.path().join(DELTA_LOG)).unwrap();
+        std::fs::write(dir.path().join(DELTA_LOG).join(".tmp-creating"), b"{}").unwrap();
+        assert!(Table::exists(&root).unwrap());
+        assert!(Table::open_if_any(&root).unwrap().is_none());
+        assert!(matches!(
+            Table::open(&root),
+            Err(TableError::NotAnArchive { .. })
+        ));
+        Table::open_or_create(&root, None).unwrap();
+        let table = Table::open_if_any(&root).unwrap().expect("created");
+        assert_eq!(table.snapshot().version, 0);
+    }
 
     #[test]
     fn tables_are_created_once_and_commits_race_safely() {
