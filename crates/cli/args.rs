@@ -393,7 +393,7 @@ pub struct ArchiveArgs {
     /// archive (default month); an existing archive keeps its own.
     #[arg(long, value_enum)]
     pub partition: Option<PartitionArg>,
-    /// zstd compression level of parts, 1 to 22.
+    /// zstd compression level of parts, 1 to 22 (per-column exceptions: FORMAT.md §4.2).
     #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
     pub zstd_level: i32,
     /// Rows per Parquet row group.
@@ -468,7 +468,8 @@ pub struct UpgradeArgs {
     /// record the limits it archived under).
     #[command(flatten)]
     pub limits: LimitArgs,
-    /// zstd compression level of the new parts, 1 to 22.
+    /// zstd compression level of the new parts, 1 to 22 (per-column exceptions:
+    /// FORMAT.md §4.2).
     #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
     pub zstd_level: i32,
     /// Worker threads (default: one per core).
@@ -584,7 +585,8 @@ pub struct CompactArgs {
     /// are merged, up to this much per new part.
     #[arg(long, default_value_t = DEFAULT_PART_BYTES >> 20, value_name = "MIB")]
     pub part_mib: usize,
-    /// zstd compression level of the new parts, 1 to 22.
+    /// zstd compression level of the new parts, 1 to 22 (per-column exceptions:
+    /// FORMAT.md §4.2).
     #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
     pub zstd_level: i32,
     /// Worker threads (default: one per core).

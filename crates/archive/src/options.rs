@@ -31,22 +31,26 @@ const DATA_PAGE_ROWS: usize = 4096;
 /// index, which mostly climbs in small steps as a file's records interleave with
 /// those of the files delivered beside it.
 const DELTA_COLUMNS: [&str; 2] = ["eventtime", "_record_index"];
-/// Columns of unique IDs, stored without a dictionary and delta-length encoded.
+/// Columns of unique IDs, stored without a dictionary, delta-length encoded and
+/// compressed at [`UNIQUE_ZSTD_LEVEL`].
 const UNIQUE_COLUMNS: [&str; 3] = ["eventid", "requestid", "sharedeventid"];
+/// zstd level of the unique IDs, whatever `zstd_level` is. Their hex digits are
+/// random: levels 2 to 12 find short matches that cost more than they save, so
+/// level 1 is both the fastest and the smallest of them (level 19 saves another
+/// 1% at 50 times the time; docs/BENCHMARKS.md).
+const UNIQUE_ZSTD_LEVEL: i32 = 1;
 /// Bookkeeping columns whose per-page minimum and maximum prune nothing (record
 /// templates and whole texts). With the unique IDs and every JSON-text column they
 /// keep chunk statistics and the offset index, not a column index.
 const UNPRUNABLE_COLUMNS: [&str; 4] = ["additionalfields", "_layout", "_residual", "_raw"];
-/// Columns of JSON text (Athena's strings), compressed at [`JSON_TEXT_ZSTD_LEVEL`]
-/// at least.
-const JSON_TEXT_COLUMNS: [&str; 4] = [
-    "requestparameters",
-    "responseelements",
-    "additionaleventdata",
-    "serviceeventdetails",
-];
-/// zstd level of the JSON-text columns, unless `zstd_level` is higher.
-const JSON_TEXT_ZSTD_LEVEL: i32 = 6;
+/// Columns compressed at [`DENSE_ZSTD_LEVEL`] at least: those where that level
+/// saves at least 3 KB per millisecond of CPU it costs over level 3, measured
+/// column by column on the benchmark's small tree (docs/BENCHMARKS.md). The other
+/// JSON-text columns (`responseelements`, `additionaleventdata`) save a third of
+/// that: most of their bytes are session tokens, keys and hashes.
+const DENSE_COLUMNS: [&str; 3] = ["requestparameters", "resources.list.element.arn", "_layout"];
+/// zstd level of [`DENSE_COLUMNS`], unless `zstd_level` is higher.
+const DENSE_ZSTD_LEVEL: i32 = 6;
 /// Columns with bloom filters: the usual needle lookups of an investigation.
 pub const BLOOM_FILTER_COLUMNS: [&str; 4] = [
     "eventid",
@@ -61,7 +65,8 @@ pub struct WriteOptions {
     /// Time level of partitions (by delivery time) of a new archive; an existing
     /// archive keeps its own, and a different one here is an error.
     pub partitioning: Option<Partitioning>,
-    /// zstd level, 1 to 22.
+    /// zstd level, 1 to 22, of every column but those with a level of their own:
+    /// the unique IDs, and three dense columns (FORMAT.md §4.2).
     pub zstd_level: i32,
     /// Rows per row group.
     pub row_group_rows: usize,
@@ -114,9 +119,6 @@ impl WriteOptions {
             ZstdLevel::try_new(level)
                 .map_err(|_| ArchiveError::Options(format!("zstd level {level} is outside 1..=22")))
         };
-        let path = |column: &str| {
-            ColumnPath::from(column.split('.').map(String::from).collect::<Vec<_>>())
-        };
         let mut builder = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level(self.zstd_level)?))
             .set_statistics_enabled(EnabledStatistics::Page)
@@ -132,8 +134,8 @@ impl WriteOptions {
         // takes 4-8 bytes a row.
         for column in DELTA_COLUMNS {
             builder = builder
-                .set_column_dictionary_enabled(path(column), false)
-                .set_column_encoding(path(column), ParquetEncoding::DELTA_BINARY_PACKED);
+                .set_column_dictionary_enabled(column_path(column), false)
+                .set_column_encoding(column_path(column), ParquetEncoding::DELTA_BINARY_PACKED);
         }
         // Unique IDs never repeat: building a dictionary for them is wasted work.
         // Delta-length encoding stores their lengths apart from their bytes, which
@@ -141,8 +143,11 @@ impl WriteOptions {
         // encoding's interleaved 4-byte lengths; docs/BENCHMARKS.md).
         for column in UNIQUE_COLUMNS {
             builder = builder
-                .set_column_dictionary_enabled(path(column), false)
-                .set_column_encoding(path(column), ParquetEncoding::DELTA_LENGTH_BYTE_ARRAY);
+                .set_column_dictionary_enabled(column_path(column), false)
+                .set_column_encoding(
+                    column_path(column),
+                    ParquetEncoding::DELTA_LENGTH_BYTE_ARRAY,
+                );
         }
         let json_text = trailpack_schema::fields::json_text_columns();
         for column in UNIQUE_COLUMNS
@@ -150,21 +155,31 @@ impl WriteOptions {
             .chain(UNPRUNABLE_COLUMNS)
             .chain(json_text.iter().map(String::as_str))
         {
-            builder = builder.set_column_statistics_enabled(path(column), EnabledStatistics::Chunk);
+            builder = builder
+                .set_column_statistics_enabled(column_path(column), EnabledStatistics::Chunk);
         }
-        // The JSON-text columns hold most of the bytes and compress well at a
-        // higher level for little time (docs/BENCHMARKS.md).
-        let text_level = level(self.zstd_level.max(JSON_TEXT_ZSTD_LEVEL))?;
-        for column in JSON_TEXT_COLUMNS {
-            builder = builder.set_column_compression(path(column), Compression::ZSTD(text_level));
+        let unique_level = level(UNIQUE_ZSTD_LEVEL)?;
+        for column in UNIQUE_COLUMNS {
+            builder = builder
+                .set_column_compression(column_path(column), Compression::ZSTD(unique_level));
+        }
+        let dense_level = level(self.zstd_level.max(DENSE_ZSTD_LEVEL))?;
+        for column in DENSE_COLUMNS {
+            builder =
+                builder.set_column_compression(column_path(column), Compression::ZSTD(dense_level));
         }
         for column in BLOOM_FILTER_COLUMNS {
             builder = builder
-                .set_column_bloom_filter_enabled(path(column), true)
-                .set_column_bloom_filter_max_ndv(path(column), self.row_group_rows as u64);
+                .set_column_bloom_filter_enabled(column_path(column), true)
+                .set_column_bloom_filter_max_ndv(column_path(column), self.row_group_rows as u64);
         }
         Ok(builder.build())
     }
+}
+
+/// The Parquet path of a leaf column named with dots.
+fn column_path(column: &str) -> ColumnPath {
+    ColumnPath::from(column.split('.').map(String::from).collect::<Vec<_>>())
 }
 
 /// One of `count` disjoint shares of the work, by partition, so that `count`
@@ -229,5 +244,51 @@ mod tests {
         assert!(WriteOptions::try_new(None, 0).is_err());
         assert!(WriteOptions::try_new(Some(Partitioning::Day), 22).is_ok());
         assert!(WriteOptions::default().writer_properties().is_ok());
+    }
+
+    #[test]
+    fn every_column_the_settings_name_is_a_leaf_of_the_parts() {
+        let parquet = parquet::arrow::ArrowSchemaConverter::new()
+            .convert(&trailpack_schema::schema())
+            .unwrap();
+        let leaves: Vec<String> = parquet
+            .columns()
+            .iter()
+            .map(|leaf| leaf.path().string())
+            .collect();
+        for column in DELTA_COLUMNS
+            .iter()
+            .chain(&UNIQUE_COLUMNS)
+            .chain(&UNPRUNABLE_COLUMNS)
+            .chain(&DENSE_COLUMNS)
+            .chain(&BLOOM_FILTER_COLUMNS)
+        {
+            assert!(leaves.contains(&column.to_string()), "{column} is no leaf");
+        }
+    }
+
+    #[test]
+    fn columns_are_compressed_at_their_measured_levels() {
+        let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).unwrap());
+        for (options, unique, dense, other) in [
+            (WriteOptions::default(), 1, 6, 3),
+            (WriteOptions::try_new(None, 9).unwrap(), 1, 9, 9),
+        ] {
+            let properties = options.writer_properties().unwrap();
+            let level_of = |column| properties.compression(&column_path(column));
+            for column in UNIQUE_COLUMNS {
+                assert_eq!(level_of(column), zstd(unique), "{column}");
+            }
+            for column in DENSE_COLUMNS {
+                assert_eq!(level_of(column), zstd(dense), "{column}");
+            }
+            for column in [
+                "responseelements",
+                "additionaleventdata",
+                "useridentity.arn",
+            ] {
+                assert_eq!(level_of(column), zstd(other), "{column}");
+            }
+        }
     }
 }
