@@ -193,28 +193,41 @@ fn gunzips() -> [(&'static str, Gunzip); 2] {
 type Gunzip = fn(&[u8], usize) -> Result<Vec<u8>, trailpack_decode::DecodeError>;
 
 /// Parquet writing of proven batches (the sample's records repeated to 16,384
-/// rows) at zstd levels 1, 3, 9 and 19, and at row-group sizes; the output size
-/// is printed once per setting.
+/// rows, each with an eventID and requestID of its own, as no two events share
+/// them) at zstd levels 1, 3, 9 and 19, at row-group sizes, and with the
+/// archive's settings (levels per column, encodings, statistics, bloom filters);
+/// the output size is printed once per setting.
 fn parquet_write(c: &mut Criterion, records: &[&str], raw_bytes: u64) {
     use parquet::arrow::ArrowWriter;
     use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::WriterProperties;
-    let rows: Vec<&str> = records.iter().copied().cycle().take(16_384).collect();
+    let rows: Vec<String> = records
+        .iter()
+        .cycle()
+        .take(16_384)
+        .enumerate()
+        .map(|(index, record)| with_unique_ids(record, index as u64))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
     let mut builder = BatchBuilder::new();
     for (index, record) in rows.iter().enumerate() {
         builder.append(record, "key", index as u32).unwrap();
     }
     let (batch, _) = builder.finish_verified(&rows).unwrap();
     let scale = rows.len() as u64 * raw_bytes / records.len() as u64;
-    let write = |level: i32, row_group_rows: usize| {
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(level).unwrap()))
-            .set_max_row_group_row_count(Some(row_group_rows))
-            .build();
+    let write_with = |properties: WriterProperties| {
         let mut writer =
             ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
         writer.write(&batch).unwrap();
         writer.into_inner().unwrap().len()
+    };
+    let write = |level: i32, row_group_rows: usize| {
+        write_with(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(level).unwrap()))
+                .set_max_row_group_row_count(Some(row_group_rows))
+                .build(),
+        )
     };
     let mut group = c.benchmark_group("parquet-write");
     group.throughput(Throughput::Bytes(scale));
@@ -234,7 +247,48 @@ fn parquet_write(c: &mut Criterion, records: &[&str], raw_bytes: u64) {
             b.iter(|| write(3, row_group_rows))
         });
     }
+    let archive_settings = || WriteOptions::default().writer_properties().unwrap();
+    eprintln!(
+        "parquet-write archive settings: {} bytes",
+        write_with(archive_settings())
+    );
+    group.bench_function("archive-settings", |b| {
+        b.iter(|| write_with(archive_settings()))
+    });
     group.finish();
+}
+
+/// `record` with the UUIDs of its eventID and requestID replaced by ones made
+/// from `seed` (splitmix64), so that repeated records do not repeat them.
+fn with_unique_ids(record: &str, seed: u64) -> String {
+    let mut state = seed.wrapping_mul(2).wrapping_add(1);
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut record = record.to_string();
+    for key in ["\"eventID\":\"", "\"requestID\":\""] {
+        let Some(at) = record.find(key).map(|at| at + key.len()) else {
+            continue;
+        };
+        if record.as_bytes().get(at + 36) != Some(&b'"') {
+            continue;
+        }
+        let (high, low) = (next(), next());
+        let uuid = format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            high >> 32,
+            (high >> 16) & 0xffff,
+            high & 0xffff,
+            low >> 48,
+            low & 0xffff_ffff_ffff
+        );
+        record.replace_range(at..at + 36, &uuid);
+    }
+    record
 }
 
 criterion_group!(benches, stages);

@@ -113,8 +113,8 @@ impl WriteOptions {
         })
     }
 
-    /// The Parquet writer settings of parts (FORMAT.md §3.2).
-    pub(crate) fn writer_properties(&self) -> Result<WriterProperties, ArchiveError> {
+    /// The Parquet writer settings of parts (FORMAT.md §4.2).
+    pub fn writer_properties(&self) -> Result<WriterProperties, ArchiveError> {
         let level = |level: i32| {
             ZstdLevel::try_new(level)
                 .map_err(|_| ArchiveError::Options(format!("zstd level {level} is outside 1..=22")))
