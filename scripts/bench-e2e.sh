@@ -9,6 +9,9 @@
 #
 #   scripts/bench-e2e.sh [TRAILPACK_BINARY] [RUNS=3] [DUCKDB_RUNS=1]
 #
+# DUCKDB_RUNS=0 leaves out DuckDB and `zstd -19` (the slow ones); otherwise the
+# run needs about 12 GiB free under target/, which it checks first.
+#
 # Needs: python3, gzip, zstd, /usr/bin/time; libdeflate-gunzip where installable
 # (Debian: apt-get install libdeflate-tools); DuckDB from PyPI (installed into
 # target/interop-venv as scripts/interop.sh does). Trees and results are kept in

@@ -8,6 +8,9 @@ import subprocess
 import sys
 
 WORK = "target/bench-e2e"
+# DuckDB's struct conversion of the small tree held about 10 GB and may spill it to
+# disk; the outputs and the trees take about 1 GB more.
+FREE_BYTES_NEEDED = 12 << 30
 TREES = {
     # name: generator arguments
     "small (20,000 files)": ["--files", "20000", "--seed", "1"],
@@ -63,6 +66,11 @@ def tree_stats(tree):
 def main():
     binary, runs, duckdb_runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     os.makedirs(WORK, exist_ok=True)
+    free = shutil.disk_usage(WORK).free
+    if duckdb_runs > 0 and free < FREE_BYTES_NEEDED:
+        sys.exit(f"bench-e2e: {WORK}: {free / 2**30:.1f} GiB free, DuckDB's runs need about "
+                 f"{FREE_BYTES_NEEDED >> 30} GiB (DUCKDB_RUNS, the third argument, at 0 leaves them out)")
+    os.makedirs(WORK, exist_ok=True)
     libdeflate = shutil.which("libdeflate-gunzip")
     rows = []
     for name, generator in TREES.items():
@@ -80,13 +88,14 @@ def main():
         }
         if libdeflate:
             tools["libdeflate-gunzip -c, 2 workers"] = (f"{find} libdeflate-gunzip -c > /dev/null", runs, None)
-        for mode in ("json", "struct"):
-            tools[f"DuckDB 2 threads, {mode}"] = (mode, duckdb_runs, f"{WORK}/duckdb-{mode}.parquet")
-        # The size a general-purpose compressor reaches on the whole uncompressed JSON.
-        zstd_out = f"{WORK}/raw.json.zst"
-        tools["zstd -19 --long -T2 of the JSON"] = (
-            f"find -L {tree} -name '*.json.gz' -print0 | sort -z | xargs -0 cat | gzip -dc"
-            f" | zstd -19 --long -T2 -q -f -o {zstd_out}", duckdb_runs, zstd_out)
+        if duckdb_runs > 0:
+            for mode in ("json", "struct"):
+                tools[f"DuckDB 2 threads, {mode}"] = (mode, duckdb_runs, f"{WORK}/duckdb-{mode}.parquet")
+            # The size a general-purpose compressor reaches on the whole uncompressed JSON.
+            zstd_out = f"{WORK}/raw.json.zst"
+            tools["zstd -19 --long -T2 of the JSON"] = (
+                f"find -L {tree} -name '*.json.gz' -print0 | sort -z | xargs -0 cat | gzip -dc"
+                f" | zstd -19 --long -T2 -q -f -o {zstd_out}", duckdb_runs, zstd_out)
         results = {tool: [] for tool in tools}
         for run in range(max(runs, duckdb_runs)):
             for tool, (command, count, output) in tools.items():
