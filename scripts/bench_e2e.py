@@ -70,7 +70,6 @@ def main():
     if duckdb_runs > 0 and free < FREE_BYTES_NEEDED:
         sys.exit(f"bench-e2e: {WORK}: {free / 2**30:.1f} GiB free, DuckDB's runs need about "
                  f"{FREE_BYTES_NEEDED >> 30} GiB (DUCKDB_RUNS, the third argument, at 0 leaves them out)")
-    os.makedirs(WORK, exist_ok=True)
     libdeflate = shutil.which("libdeflate-gunzip")
     rows = []
     for name, generator in TREES.items():

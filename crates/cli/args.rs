@@ -393,7 +393,7 @@ pub struct ArchiveArgs {
     /// archive (default month); an existing archive keeps its own.
     #[arg(long, value_enum)]
     pub partition: Option<PartitionArg>,
-    /// zstd compression level of parts, 1 to 22 (per-column exceptions: FORMAT.md §4.2).
+    /// zstd compression level of parts, 1 to 22 (per-column exceptions: docs/FORMAT.md §4.2).
     #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
     pub zstd_level: i32,
     /// Rows per Parquet row group.
@@ -469,7 +469,7 @@ pub struct UpgradeArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
     /// zstd compression level of the new parts, 1 to 22 (per-column exceptions:
-    /// FORMAT.md §4.2).
+    /// docs/FORMAT.md §4.2).
     #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
     pub zstd_level: i32,
     /// Worker threads (default: one per core).
@@ -586,7 +586,7 @@ pub struct CompactArgs {
     #[arg(long, default_value_t = DEFAULT_PART_BYTES >> 20, value_name = "MIB")]
     pub part_mib: usize,
     /// zstd compression level of the new parts, 1 to 22 (per-column exceptions:
-    /// FORMAT.md §4.2).
+    /// docs/FORMAT.md §4.2).
     #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_name = "N")]
     pub zstd_level: i32,
     /// Worker threads (default: one per core).

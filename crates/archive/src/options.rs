@@ -37,17 +37,18 @@ const UNIQUE_COLUMNS: [&str; 3] = ["eventid", "requestid", "sharedeventid"];
 /// zstd level of the unique IDs, whatever `zstd_level` is. Their hex digits are
 /// random: levels 2 to 12 find short matches that cost more than they save, so
 /// level 1 is both the fastest and the smallest of them (level 19 saves another
-/// 1% at 50 times the time; docs/BENCHMARKS.md).
+/// 1% at over 70 times the time; docs/BENCHMARKS.md).
 const UNIQUE_ZSTD_LEVEL: i32 = 1;
 /// Bookkeeping columns whose per-page minimum and maximum prune nothing (record
 /// templates and whole texts). With the unique IDs and every JSON-text column they
 /// keep chunk statistics and the offset index, not a column index.
 const UNPRUNABLE_COLUMNS: [&str; 4] = ["additionalfields", "_layout", "_residual", "_raw"];
 /// Columns compressed at [`DENSE_ZSTD_LEVEL`] at least: those where that level
-/// saves at least 3 KB per millisecond of CPU it costs over level 3, measured
-/// column by column on the benchmark's small tree (docs/BENCHMARKS.md). The other
-/// JSON-text columns (`responseelements`, `additionaleventdata`) save a third of
-/// that: most of their bytes are session tokens, keys and hashes.
+/// saves at least 3 KB per millisecond of CPU it costs over level 3, in
+/// trailpack's archive of the benchmark's small tree (docs/BENCHMARKS.md). The
+/// other large JSON-text columns, `responseelements` and `additionaleventdata`,
+/// save half of that or less: most of their bytes are session tokens, keys and
+/// hashes.
 const DENSE_COLUMNS: [&str; 3] = ["requestparameters", "resources.list.element.arn", "_layout"];
 /// zstd level of [`DENSE_COLUMNS`], unless `zstd_level` is higher.
 const DENSE_ZSTD_LEVEL: i32 = 6;
@@ -276,15 +277,16 @@ mod tests {
         ] {
             let properties = options.writer_properties().unwrap();
             let level_of = |column| properties.compression(&column_path(column));
-            for column in UNIQUE_COLUMNS {
+            for column in ["eventid", "requestid", "sharedeventid"] {
                 assert_eq!(level_of(column), zstd(unique), "{column}");
             }
-            for column in DENSE_COLUMNS {
+            for column in ["requestparameters", "resources.list.element.arn", "_layout"] {
                 assert_eq!(level_of(column), zstd(dense), "{column}");
             }
             for column in [
                 "responseelements",
                 "additionaleventdata",
+                "eventtime",
                 "useridentity.arn",
             ] {
                 assert_eq!(level_of(column), zstd(other), "{column}");

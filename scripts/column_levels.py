@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Bytes and CPU time of each column of an archive's parts at several zstd levels.
+"""Bytes and CPU time of each top-level column of an archive's parts at several
+zstd levels.
 
-    python3 scripts/column-levels.py ARCHIVE [LEVELS]     # LEVELS default 1,3,6
+    scripts/column_levels.py ARCHIVE [LEVELS]     # LEVELS default 1,3,6
 
-Each row group of each part is read back, and each of its columns is written
-alone by pyarrow's Parquet writer at each level, with the encodings trailpack
-uses for it (options.rs) and pages of about 4,096 rows. Best of two runs per
-level. Sizes are close to trailpack's; times are pyarrow's, so compare them
-between levels of one column, not with trailpack's stage times. This is how the
-per-column levels of FORMAT.md §4.2 were chosen (docs/BENCHMARKS.md). Needs
-pyarrow.
+Each row group of each part is read back, and each of its top-level columns (a
+struct or list column with all its leaves) is written alone by pyarrow's Parquet
+writer at each level, with the encodings trailpack uses for it (options.rs) and
+pages of about 4,096 rows. Best of two runs per level. Sizes are close to
+trailpack's; times are pyarrow's, so compare them between levels of one column,
+not with trailpack's stage times. This is how the per-column levels of FORMAT.md
+§4.2 were chosen, then checked on trailpack's own archive (docs/BENCHMARKS.md).
+Needs pyarrow.
 """
 
 import collections
