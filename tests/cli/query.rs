@@ -431,7 +431,37 @@ fn duplicate_deliveries_are_reported_kept_and_hidden_by_dedup() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let run = crate::report(&report_path);
     assert_eq!(run["duplicate_records"].as_u64().unwrap(), duplicates);
-    assert!(!run["duplicate_examples"].as_array().unwrap().is_empty());
+    // Each example names an event of the two files delivered twice, with its account.
+    let delivered_twice: std::collections::BTreeSet<(String, String)> = [redelivered, overlapping]
+        .iter()
+        .flat_map(|path| {
+            let value: Value =
+                serde_json::from_slice(&crate::gunzip(&std::fs::read(path).unwrap())).unwrap();
+            value["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["eventID"].as_str().unwrap().to_string(),
+                        r["recipientAccountId"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let examples = run["duplicate_examples"].as_array().unwrap();
+    assert!(!examples.is_empty());
+    for example in examples {
+        let named = (
+            example["event_id"].as_str().unwrap().to_string(),
+            example["recipient_account_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        assert!(delivered_twice.contains(&named), "{example}");
+    }
     let count = |extra: &[&str]| -> u64 {
         let mut args = vec!["query", path_str(&archive), "--count"];
         args.extend_from_slice(extra);

@@ -20,6 +20,7 @@ use trailpack_table::{
 
 use crate::ArchiveError;
 use crate::column_writer::ParallelWriter;
+use crate::report::event_identities;
 use crate::writer::Writer;
 
 /// Rows normalised and proven as one batch (in parallel with others): 2,048
@@ -51,11 +52,13 @@ pub(crate) struct BuiltPart {
 /// A record in part order: event time, file index and record index.
 type SortedRow = (Option<i64>, u32, u32);
 
-/// A proven row group: the batch, its rows stored whole, and unknown member paths.
+/// A proven row group: the batch, its rows stored whole, unknown member paths, and
+/// its rows' event identities (for duplicate counting).
 struct RowGroup {
     batch: RecordBatch,
     fallbacks: Vec<usize>,
     unknown: BTreeSet<String>,
+    identities: Vec<Option<u64>>,
 }
 
 /// What a part's batches add up to, for the table.
@@ -244,7 +247,7 @@ impl Writer<'_> {
                     .map_err(|_| ArchiveError::Stopped("normaliser"))??;
                 spawn_next(&mut in_flight);
                 stats.add(rows, &group);
-                self.count_duplicates(&group.batch);
+                self.count_duplicates(&group.batch, &group.identities);
                 writer
                     .write(&group.batch)
                     .map_err(|error| ArchiveError::Parquet {
@@ -285,6 +288,7 @@ fn build_row_group(files: &[Pending], rows: &[SortedRow]) -> Result<RowGroup, Ar
                 error,
             })?;
     Ok(RowGroup {
+        identities: event_identities(&batch),
         batch,
         fallbacks,
         unknown,

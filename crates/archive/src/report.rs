@@ -1,6 +1,8 @@
 //! [`RunReport`]: the reconciliation of one `archive` run, written as JSON by
 //! `--report`, and duplicate detection by event identity.
 
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
 use serde::Serialize;
 use trailpack_decode::sha256;
 
@@ -146,6 +148,30 @@ pub(crate) fn event_identity(event_id: &str, account: &str) -> u64 {
         .unwrap_or_else(|_| hashed(account) as u64);
     (id as u64 ^ (id >> 64) as u64 ^ account.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         .wrapping_mul(0xff51_afd7_ed55_8ccd)
+}
+
+/// The [`event_identity`] of each row of `batch`; `None` where its eventID is null.
+/// Computed where the batch is built, in parallel, not on the writer's thread.
+pub(crate) fn event_identities(batch: &RecordBatch) -> Vec<Option<u64>> {
+    let column = |name| {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_string_opt::<i32>())
+    };
+    let (Some(ids), Some(accounts)) = (column("eventid"), column("recipientaccountid")) else {
+        return Vec::new();
+    };
+    (0..batch.num_rows())
+        .map(|row| {
+            let account = if accounts.is_null(row) {
+                ""
+            } else {
+                accounts.value(row)
+            };
+            ids.is_valid(row)
+                .then(|| event_identity(ids.value(row), account))
+        })
+        .collect()
 }
 
 impl RunReport {

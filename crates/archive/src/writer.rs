@@ -26,7 +26,7 @@ use trailpack_table::{
 use crate::part::{BuiltPart, Pending};
 use crate::pipeline::{DecodedWave, Failure, waves};
 use crate::plan::Job;
-use crate::report::{DUPLICATE_EXAMPLES, event_identity};
+use crate::report::DUPLICATE_EXAMPLES;
 use crate::{ArchiveError, DuplicateEvent, Progress, QuarantinedFile, RunReport, WriteOptions};
 
 /// Digest files read at once while storing them.
@@ -393,31 +393,26 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Count the rows of `batch` whose event this run has written before.
-    pub(crate) fn count_duplicates(&mut self, batch: &RecordBatch) {
-        let column = |name| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_string_opt::<i32>())
-        };
-        let (Some(ids), Some(accounts)) = (column("eventid"), column("recipientaccountid")) else {
-            return;
-        };
-        for row in 0..batch.num_rows() {
-            if ids.is_null(row) {
+    /// Count the rows of `batch` whose event this run has written before, from
+    /// the rows' [`event_identities`](crate::report::event_identities).
+    pub(crate) fn count_duplicates(&mut self, batch: &RecordBatch, identities: &[Option<u64>]) {
+        for (row, identity) in identities.iter().enumerate() {
+            let Some(identity) = *identity else {
                 continue;
-            }
-            let account = if accounts.is_null(row) {
-                ""
-            } else {
-                accounts.value(row)
             };
-            if !self.events.insert(event_identity(ids.value(row), account)) {
+            if !self.events.insert(identity) {
                 self.report.duplicate_records += 1;
                 if self.report.duplicate_examples.len() < DUPLICATE_EXAMPLES {
+                    let value = |name| {
+                        batch
+                            .column_by_name(name)
+                            .and_then(|c| c.as_string_opt::<i32>())
+                            .filter(|c| c.is_valid(row))
+                            .map_or(String::new(), |c| c.value(row).to_string())
+                    };
                     self.report.duplicate_examples.push(DuplicateEvent {
-                        event_id: ids.value(row).to_string(),
-                        recipient_account_id: account.to_string(),
+                        event_id: value("eventid"),
+                        recipient_account_id: value("recipientaccountid"),
                     });
                 }
             }
