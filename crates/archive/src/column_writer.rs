@@ -11,7 +11,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
-use parquet::errors::Result;
+use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
@@ -22,6 +22,8 @@ pub(crate) struct ParallelWriter<W: Write + Send> {
     file: SerializedFileWriter<W>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
+    /// How many Parquet leaf columns each field of `schema` has, in order.
+    leaves_per_field: Vec<usize>,
     row_group_rows: usize,
     /// The open row group: its column writers and rows so far.
     open: Option<(Vec<ArrowColumnWriter>, usize)>,
@@ -39,10 +41,16 @@ impl<W: Write + Send> ParallelWriter<W> {
     ) -> Result<Self> {
         let (file, factory) = ArrowWriter::try_new(sink, schema.clone(), Some(properties))?
             .into_serialized_writer()?;
+        let descriptor = file.schema_descr();
+        let mut leaves_per_field = vec![0; schema.fields().len()];
+        for leaf in 0..descriptor.num_columns() {
+            leaves_per_field[descriptor.get_column_root_idx(leaf)] += 1;
+        }
         Ok(ParallelWriter {
             file,
             factory,
             schema,
+            leaves_per_field,
             row_group_rows: row_group_rows.max(1),
             open: None,
             row_groups: 0,
@@ -62,20 +70,42 @@ impl<W: Write + Send> ParallelWriter<W> {
             };
             let take = (self.row_group_rows - *rows).min(batch.num_rows() - offset);
             let slice = batch.slice(offset, take);
-            let mut leaves = Vec::with_capacity(writers.len());
-            for (field, column) in self.schema.fields().iter().zip(slice.columns()) {
-                let column_leaves = compute_leaves(field, column)?;
-                let cost = column.get_array_memory_size() / column_leaves.len().max(1);
-                leaves.extend(column_leaves.into_iter().map(|leaf| (cost, leaf)));
+            // One field per job, its leaves' levels computed there too (on this
+            // thread they held up the cores; docs/BENCHMARKS.md). In decreasing
+            // size, so that the jobs left at the end are small ones and a core does
+            // not wait on a large one. (Roughly: rayon halves the list, so a
+            // second core starts in its middle.)
+            let mut rest = writers.as_mut_slice();
+            let mut jobs = Vec::with_capacity(self.leaves_per_field.len());
+            for ((field, column), &leaves) in self
+                .schema
+                .fields()
+                .iter()
+                .zip(slice.columns())
+                .zip(&self.leaves_per_field)
+            {
+                let (field_writers, tail) = std::mem::take(&mut rest).split_at_mut(leaves);
+                rest = tail;
+                jobs.push((column.get_array_memory_size(), field, column, field_writers));
             }
-            // In decreasing size, one column per job, so that the jobs left at the
-            // end are small ones and a core does not wait on a large one. (Roughly:
-            // rayon halves the list, so a second core starts in its middle.)
-            let mut jobs: Vec<_> = writers.iter_mut().zip(leaves).collect();
-            jobs.sort_by_key(|(_, (cost, _))| std::cmp::Reverse(*cost));
-            jobs.into_par_iter()
-                .with_max_len(1)
-                .try_for_each(|(writer, (_, leaf))| writer.write(&leaf))?;
+            jobs.sort_by_key(|(cost, ..)| std::cmp::Reverse(*cost));
+            jobs.into_par_iter().with_max_len(1).try_for_each(
+                |(_, field, column, field_writers)| {
+                    let leaves = compute_leaves(field, column)?;
+                    if leaves.len() != field_writers.len() {
+                        return Err(ParquetError::General(format!(
+                            "{}: {} leaf columns, {} writers",
+                            field.name(),
+                            leaves.len(),
+                            field_writers.len()
+                        )));
+                    }
+                    field_writers
+                        .iter_mut()
+                        .zip(leaves)
+                        .try_for_each(|(writer, leaf)| writer.write(&leaf))
+                },
+            )?;
             *rows += take;
             offset += take;
             if *rows >= self.row_group_rows {
@@ -136,10 +166,17 @@ mod tests {
         let texts: ArrayRef = Arc::new(StringArray::from_iter(
             (from..from + rows).map(|i| (i % 3 != 0).then(|| format!("text {i}"))),
         ));
-        let nested = StructArray::from(vec![(
-            Arc::new(Field::new("inner", DataType::Utf8, true)),
-            Arc::clone(&texts),
-        )]);
+        // Two leaves in one field, so that each field's writers are its own.
+        let nested = StructArray::from(vec![
+            (
+                Arc::new(Field::new("inner", DataType::Utf8, true)),
+                Arc::clone(&texts),
+            ),
+            (
+                Arc::new(Field::new("count", DataType::Int64, false)),
+                Arc::clone(&numbers),
+            ),
+        ]);
         // The largest column last, so that encoding largest first reorders them.
         let long: ArrayRef = Arc::new(StringArray::from_iter_values(
             (from..from + rows).map(|i| format!("{i:0>200}")),
@@ -149,11 +186,10 @@ mod tests {
             Field::new("t", DataType::Utf8, true),
             Field::new(
                 "s",
-                DataType::Struct(Fields::from(vec![Field::new(
-                    "inner",
-                    DataType::Utf8,
-                    true,
-                )])),
+                DataType::Struct(Fields::from(vec![
+                    Field::new("inner", DataType::Utf8, true),
+                    Field::new("count", DataType::Int64, false),
+                ])),
                 false,
             ),
             Field::new("long", DataType::Utf8, false),
