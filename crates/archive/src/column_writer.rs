@@ -166,16 +166,17 @@ mod tests {
         let texts: ArrayRef = Arc::new(StringArray::from_iter(
             (from..from + rows).map(|i| (i % 3 != 0).then(|| format!("text {i}"))),
         ));
-        // Two leaves in one field, so that each field's writers are its own.
+        // Two leaves in one field, with values of their own, so that a writer
+        // given another field's leaf (or its sibling's) reads back wrong.
+        let inner: ArrayRef = Arc::new(StringArray::from_iter(
+            (from..from + rows).map(|i| (i % 5 != 0).then(|| format!("inner {i}"))),
+        ));
+        let count: ArrayRef = Arc::new(Int64Array::from_iter_values(
+            (from..from + rows).map(|i| i * 7 + 1),
+        ));
         let nested = StructArray::from(vec![
-            (
-                Arc::new(Field::new("inner", DataType::Utf8, true)),
-                Arc::clone(&texts),
-            ),
-            (
-                Arc::new(Field::new("count", DataType::Int64, false)),
-                Arc::clone(&numbers),
-            ),
+            (Arc::new(Field::new("inner", DataType::Utf8, true)), inner),
+            (Arc::new(Field::new("count", DataType::Int64, false)), count),
         ]);
         // The largest column last, so that encoding largest first reorders them.
         let long: ArrayRef = Arc::new(StringArray::from_iter_values(

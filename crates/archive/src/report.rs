@@ -150,8 +150,10 @@ pub(crate) fn event_identity(event_id: &str, account: &str) -> u64 {
         .wrapping_mul(0xff51_afd7_ed55_8ccd)
 }
 
-/// The [`event_identity`] of each row of `batch`; `None` where its eventID is null.
-/// Computed where the batch is built, in parallel, not on the writer's thread.
+/// The [`event_identity`] of each row of `batch`; `None` where its eventID is null,
+/// and no rows at all when the batch has no `eventid` or `recipientaccountid`
+/// string column. Computed where the batch is built, in parallel, not on the
+/// writer's thread.
 pub(crate) fn event_identities(batch: &RecordBatch) -> Vec<Option<u64>> {
     let column = |name| {
         batch

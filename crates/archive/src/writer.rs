@@ -394,7 +394,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Count the rows of `batch` whose event this run has written before, from
-    /// the rows' [`event_identities`](crate::report::event_identities).
+    /// the [`event_identities`](crate::report::event_identities) of that batch.
     pub(crate) fn count_duplicates(&mut self, batch: &RecordBatch, identities: &[Option<u64>]) {
         for (row, identity) in identities.iter().enumerate() {
             let Some(identity) = *identity else {
