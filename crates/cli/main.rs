@@ -316,8 +316,13 @@ fn schema(args: SchemaArgs) -> anyhow::Result<u8> {
     };
     // A local archive says how it is partitioned; otherwise --partition does.
     let local = ArchiveRoot::from(Path::new(&args.location));
-    let partitioning = if !args.location.starts_with("s3://") && Table::exists(&local)? {
-        Table::open(&local)?.snapshot().partitioning
+    let table = if args.location.starts_with("s3://") {
+        None
+    } else {
+        Table::open_if_any(&local)?
+    };
+    let partitioning = if let Some(table) = table {
+        table.snapshot().partitioning
     } else {
         match args.partition {
             PartitionArg::Year => trailpack_table::Partitioning::Year,

@@ -142,13 +142,15 @@ impl WriteOptions {
         // Delta-length encoding stores their lengths apart from their bytes, which
         // leaves zstd a stream of hex digits (about 3 bytes a row smaller than plain
         // encoding's interleaved 4-byte lengths; docs/BENCHMARKS.md).
+        let unique_level = level(UNIQUE_ZSTD_LEVEL)?;
         for column in UNIQUE_COLUMNS {
             builder = builder
                 .set_column_dictionary_enabled(column_path(column), false)
                 .set_column_encoding(
                     column_path(column),
                     ParquetEncoding::DELTA_LENGTH_BYTE_ARRAY,
-                );
+                )
+                .set_column_compression(column_path(column), Compression::ZSTD(unique_level));
         }
         let json_text = trailpack_schema::fields::json_text_columns();
         for column in UNIQUE_COLUMNS
@@ -158,11 +160,6 @@ impl WriteOptions {
         {
             builder = builder
                 .set_column_statistics_enabled(column_path(column), EnabledStatistics::Chunk);
-        }
-        let unique_level = level(UNIQUE_ZSTD_LEVEL)?;
-        for column in UNIQUE_COLUMNS {
-            builder = builder
-                .set_column_compression(column_path(column), Compression::ZSTD(unique_level));
         }
         let dense_level = level(self.zstd_level.max(DENSE_ZSTD_LEVEL))?;
         for column in DENSE_COLUMNS {
