@@ -21,14 +21,24 @@ use crate::plan::{Job, Planner};
 use crate::writer::Writer;
 use crate::{ArchiveError, Progress, RunReport, WriteOptions};
 
-/// Waves fetched ahead of the one being decoded, and decoded ahead of the one
-/// being buffered (each at most `wave_bytes`): enough that decoding goes on while
-/// the writer sorts and builds a part (4 rather than 1 took 3-4% off the
-/// benchmark trees' wall time, for about 5 MB more peak memory).
+/// Waves fetched ahead of the one being decoded (each at most `wave_bytes` of
+/// stored bytes): enough that reading goes on while the writer sorts and builds a
+/// part (4 rather than 1 took 3-4% off the benchmark trees' wall time).
 const PREFETCH_WAVES: usize = 4;
 /// Files in one wave at most: small files make many requests, and smaller waves
 /// let reading run ahead in smaller steps.
 const WAVE_FILES: usize = 4096;
+/// Each fetched wave is decoded in this many units of about equal stored bytes,
+/// each handed on as soon as it is decoded. A wave stays the unit of a parallel
+/// fetch (many requests in flight), while the text decoded ahead of the writer
+/// is counted in smaller units: on large files a wave of 8 MiB stored is about
+/// 50 MB of text.
+const DECODE_UNITS_PER_WAVE: u64 = 4;
+/// Decoded units waiting for the writer at most: as much text as one wave, so
+/// that a partition of up to a wave is decoded while the one before it is built
+/// (four waves of text, as before units, held 13-17 MB more at the peak for no
+/// gain in time; docs/BENCHMARKS.md).
+const DECODED_AHEAD: usize = DECODE_UNITS_PER_WAVE as usize;
 /// Partitions planned ahead of the reader and of the writer: enough to keep them
 /// busy, few enough that a listing far ahead is not held in memory.
 const JOBS_AHEAD: usize = 2;
@@ -141,9 +151,11 @@ pub fn archive_batches(
             )
         });
         let (fetched_sender, fetched) = std::sync::mpsc::sync_channel(PREFETCH_WAVES);
-        let (decoded_sender, decoded) = std::sync::mpsc::sync_channel(PREFETCH_WAVES);
+        let (decoded_sender, decoded) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
         scope.spawn(move || read_jobs(jobs_to_read, options.wave_bytes, fetched_sender));
-        scope.spawn(move || decode_waves(fetched, &options.decode, decoded_sender));
+        scope.spawn(move || {
+            decode_waves(fetched, options.wave_bytes, &options.decode, decoded_sender)
+        });
         let written = jobs_to_write
             .iter()
             .try_for_each(|job| writer.job(&job, &decoded));
@@ -222,18 +234,24 @@ fn read_jobs(jobs: Receiver<Arc<Job>>, wave_bytes: u64, fetched: SyncSender<Fetc
     }
 }
 
-/// The decoder thread: decode every fetched wave, in order.
+/// The decoder thread: decode every fetched wave, in order, unit by unit (see
+/// [`decode_units`]).
 fn decode_waves(
     fetched: Receiver<FetchedWave>,
+    wave_bytes: u64,
     limits: &DecodeOptions,
-    decoded: SyncSender<DecodedWave>,
+    decoded: SyncSender<DecodedUnit>,
 ) {
     for (job, wave, stored) in fetched {
-        if decoded
-            .send(decode_wave(&job.files[wave], stored, limits))
-            .is_err()
-        {
-            return;
+        let mut stored = stored.into_iter();
+        for unit in wave_units(&job.files, wave.clone(), wave_bytes) {
+            let unit_stored = stored.by_ref().take(unit.len()).collect();
+            if decoded
+                .send(decode_unit(&job.files[unit], unit_stored, limits))
+                .is_err()
+            {
+                return;
+            }
         }
     }
 }
@@ -246,18 +264,18 @@ pub(crate) enum Failure {
     Invalid { reason: String, stored: Vec<u8> },
 }
 
-/// One wave's decoded files, in order, and the time decoding took.
-pub(crate) struct DecodedWave {
+/// One decoding unit's files, in order, and the time decoding took.
+pub(crate) struct DecodedUnit {
     pub results: Vec<Result<DecodedFile, Failure>>,
     pub seconds: f64,
 }
 
-/// Decode a wave's fetched bytes in parallel.
-fn decode_wave(
+/// Decode a unit's fetched bytes in parallel.
+fn decode_unit(
     wave: &[SourceFile],
     stored: Vec<std::io::Result<Fetched>>,
     limits: &DecodeOptions,
-) -> DecodedWave {
+) -> DecodedUnit {
     let started = Instant::now();
     let results = stored
         .into_par_iter()
@@ -274,10 +292,29 @@ fn decode_wave(
             })
         })
         .collect();
-    DecodedWave {
+    DecodedUnit {
         results,
         seconds: started.elapsed().as_secs_f64(),
     }
+}
+
+/// The units in which `files` are decoded, in order, as index ranges: each wave
+/// (see [`waves`]) split into [`DECODE_UNITS_PER_WAVE`] units of about equal
+/// stored bytes. The decoder and the writer cut the same units.
+pub(crate) fn decode_units(files: &[SourceFile], wave_bytes: u64) -> Vec<Range<usize>> {
+    waves(files, wave_bytes)
+        .into_iter()
+        .flat_map(|wave| wave_units(files, wave, wave_bytes))
+        .collect()
+}
+
+/// The decoding units of `files[wave]`, as index ranges into `files`.
+fn wave_units(files: &[SourceFile], wave: Range<usize>, wave_bytes: u64) -> Vec<Range<usize>> {
+    let unit_bytes = (wave_bytes / DECODE_UNITS_PER_WAVE).max(1);
+    waves(&files[wave.clone()], unit_bytes)
+        .into_iter()
+        .map(|unit| wave.start + unit.start..wave.start + unit.end)
+        .collect()
 }
 
 /// Split `files` into waves of at most `wave_bytes` stored bytes (at least one

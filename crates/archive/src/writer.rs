@@ -24,7 +24,7 @@ use trailpack_table::{
 };
 
 use crate::part::{BuiltPart, Pending};
-use crate::pipeline::{DecodedWave, Failure, waves};
+use crate::pipeline::{DecodedUnit, Failure, decode_units};
 use crate::plan::Job;
 use crate::report::DUPLICATE_EXAMPLES;
 use crate::{ArchiveError, DuplicateEvent, Progress, QuarantinedFile, RunReport, WriteOptions};
@@ -82,11 +82,11 @@ impl<'a> Writer<'a> {
     }
 
     /// Archive one partition's job: its digests first, then its files, which
-    /// arrive decoded wave by wave (see [`waves`]) from `decoded_waves`.
+    /// arrive decoded unit by unit (see [`decode_units`]) from `decoded_units`.
     pub fn job(
         &mut self,
         job: &Job,
-        decoded_waves: &Receiver<DecodedWave>,
+        decoded_units: &Receiver<DecodedUnit>,
     ) -> Result<(), ArchiveError> {
         let Some(partition) = &job.partition else {
             return Ok(());
@@ -106,14 +106,17 @@ impl<'a> Writer<'a> {
         self.report.stages.digests += started.elapsed().as_secs_f64();
         let mut buffer: Vec<Pending> = Vec::new();
         let mut buffered_bytes = 0;
-        for wave in waves(&job.files, self.options.wave_bytes) {
+        for unit in decode_units(&job.files, self.options.wave_bytes) {
             let waited = Instant::now();
-            let DecodedWave { results, seconds } = decoded_waves
+            let DecodedUnit { results, seconds } = decoded_units
                 .recv()
                 .map_err(|_| ArchiveError::Stopped("decoder"))?;
+            if results.len() != unit.len() {
+                return Err(ArchiveError::Stopped("decoder (a unit of another size)"));
+            }
             self.report.stages.read_wait += waited.elapsed().as_secs_f64();
             self.report.stages.decode += seconds;
-            for (file, result) in job.files[wave].iter().zip(results) {
+            for (file, result) in job.files[unit].iter().zip(results) {
                 if let Some(pending) = self.take(file, result, &mut loose)? {
                     buffered_bytes += pending.decoded.text.len();
                     buffer.push(pending);

@@ -15,7 +15,7 @@ use trailpack_store::ArchiveRoot;
 use trailpack_table::delta::{Action, decode_commit};
 use trailpack_table::index::{indexed_partitions, load_partition, segment_path};
 use trailpack_table::intent::{Intent, StagedIndex, staged_index_path, staged_part_path};
-use trailpack_table::{IndexEntry, PENDING_DIR, STAGING_DIR, Table, commit_path};
+use trailpack_table::{EntryStatus, IndexEntry, PENDING_DIR, STAGING_DIR, Table, commit_path};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -379,6 +379,51 @@ fn a_file_that_vanishes_before_it_is_read_is_reported_and_retried() {
     let report = run(&trail, &archive_dir, &WriteOptions::default());
     assert_eq!(report.files_archived, 1, "the next run picks it up");
     assert_eq!(total_rows(&archive_dir), 2);
+}
+
+#[test]
+fn every_file_keeps_its_own_decoding_whatever_the_wave_and_unit_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let mut contents = BTreeMap::new();
+    for minute in 0..9 {
+        // Files of different sizes, so that waves and their units cut unevenly.
+        let records: Vec<String> = (0..minute % 4)
+            .map(|i| record(10 + minute * 4 + i, "Get"))
+            .collect();
+        let key = write_log(&trail, "us-east-1", minute, &records);
+        contents.insert(key.clone(), std::fs::read(trail.join(&key)).unwrap());
+    }
+    let broken = write_log(&trail, "us-east-1", 9, &["{]".to_string()]);
+    let archived_records: u64 = (0..9u64).map(|minute| minute % 4).sum();
+    // From one file per wave up to the whole partition in one wave (the default).
+    for wave_bytes in [1, 150, 400, 1000, WriteOptions::default().wave_bytes] {
+        let archive_dir = dir.path().join(format!("archive-{wave_bytes}"));
+        let options = WriteOptions {
+            wave_bytes,
+            ..WriteOptions::default()
+        };
+        let report = run(&trail, &archive_dir, &options);
+        assert_eq!(report.files_archived, 9, "wave_bytes {wave_bytes}");
+        assert_eq!(report.files_quarantined, 1, "wave_bytes {wave_bytes}");
+        assert_eq!(
+            report.records_out, archived_records,
+            "wave_bytes {wave_bytes}"
+        );
+        assert_eq!(total_rows(&archive_dir), archived_records);
+        assert_eq!(glob_rows(&archive_dir), archived_records);
+        let entries = index(&archive_dir);
+        for (key, bytes) in &contents {
+            let entry = &entries[key];
+            assert_eq!(entry.status, EntryStatus::Archived, "{key}");
+            assert_eq!(
+                entry.sha256,
+                Some(trailpack_decode::sha256(bytes)),
+                "{key}, wave_bytes {wave_bytes}: another file's decoding"
+            );
+        }
+        assert_eq!(entries[&broken].status, EntryStatus::Quarantined);
+    }
 }
 
 #[test]
