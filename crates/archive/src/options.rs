@@ -18,7 +18,8 @@ pub const DEFAULT_ROW_GROUP_ROWS: usize = trailpack_schema::DEFAULT_BATCH_ROWS;
 /// usual 8-15x compression this makes parts of tens of MB, well above the sizes
 /// that cold storage tiers and S3 lifecycle rules penalise.
 pub const DEFAULT_PART_BYTES: usize = 256 << 20;
-/// Default stored bytes read in one parallel wave, and decoded in four units.
+/// Default stored bytes read in one parallel wave, and decoded in units of a
+/// quarter of it.
 /// Up to six waves of stored bytes are in flight (one being read, four fetched
 /// and waiting, one being decoded), and about one wave of decoded text (units
 /// waiting for the writer), five to fifteen times this size; 8 MiB keeps that

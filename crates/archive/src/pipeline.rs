@@ -28,8 +28,9 @@ const PREFETCH_WAVES: usize = 4;
 /// Files in one wave at most: small files make many requests, and smaller waves
 /// let reading run ahead in smaller steps.
 const WAVE_FILES: usize = 4096;
-/// Each fetched wave is decoded in this many units of about equal stored bytes,
-/// each handed on as soon as it is decoded. A wave stays the unit of a parallel
+/// Each fetched wave is decoded in units of about this fraction of `wave_bytes`
+/// of stored bytes (four or five to a full wave), each handed on as soon as it
+/// is decoded. A wave stays the unit of a parallel
 /// fetch (many requests in flight), while the text decoded ahead of the writer
 /// is counted in smaller units: on large files a wave of 8 MiB stored is about
 /// 50 MB of text.
@@ -272,14 +273,14 @@ pub(crate) struct DecodedUnit {
 
 /// Decode a unit's fetched bytes in parallel.
 fn decode_unit(
-    wave: &[SourceFile],
+    files: &[SourceFile],
     stored: Vec<std::io::Result<Fetched>>,
     limits: &DecodeOptions,
 ) -> DecodedUnit {
     let started = Instant::now();
     let results = stored
         .into_par_iter()
-        .zip(wave.par_iter())
+        .zip(files.par_iter())
         .map(|(stored, file)| {
             let stored = stored.map_err(Failure::Unreadable)?.bytes;
             let encoding = match file.name.compression {
@@ -299,7 +300,7 @@ fn decode_unit(
 }
 
 /// The units in which `files` are decoded, in order, as index ranges: each wave
-/// (see [`waves`]) split into [`DECODE_UNITS_PER_WAVE`] units of about equal
+/// (see [`waves`]) cut as waves are, at `wave_bytes / DECODE_UNITS_PER_WAVE`
 /// stored bytes. The decoder and the writer cut the same units.
 pub(crate) fn decode_units(files: &[SourceFile], wave_bytes: u64) -> Vec<Range<usize>> {
     waves(files, wave_bytes)
