@@ -18,12 +18,12 @@ pub const DEFAULT_ROW_GROUP_ROWS: usize = trailpack_schema::DEFAULT_BATCH_ROWS;
 /// usual 8-15x compression this makes parts of tens of MB, well above the sizes
 /// that cold storage tiers and S3 lifecycle rules penalise.
 pub const DEFAULT_PART_BYTES: usize = 256 << 20;
-/// Default stored bytes read in one parallel wave, and decoded in units of a
-/// quarter of it.
-/// Up to six waves of stored bytes are in flight (one being read, four fetched
-/// and waiting, one being decoded), and about one wave of decoded text (units
-/// waiting for the writer), five to fifteen times this size; 8 MiB keeps that
-/// near 100 MB while a wave still holds hundreds of small files.
+/// Default stored bytes read in one parallel wave, which is decoded in units of
+/// about a quarter of it. Up to six waves of stored bytes are in flight (one
+/// being read, four fetched and waiting, one being decoded), and up to six units
+/// of decoded text (one being decoded, four waiting, one being consumed): about
+/// one and a half waves, five to fifteen times their stored size. 8 MiB keeps
+/// that near 100 MB while a wave still holds hundreds of small files.
 pub const DEFAULT_WAVE_BYTES: u64 = 8 << 20;
 /// Rows per data page at most: small enough that a selective query reads a few
 /// pages of a row group through the page index, not whole column chunks.
@@ -74,7 +74,7 @@ pub struct WriteOptions {
     pub row_group_rows: usize,
     /// Uncompressed record bytes gathered into one part before it is written.
     pub part_bytes: usize,
-    /// Stored bytes read and decoded in one parallel wave.
+    /// Stored bytes read in one parallel wave (decoded in quarters).
     pub wave_bytes: u64,
     /// Limits for decoding.
     pub decode: DecodeOptions,

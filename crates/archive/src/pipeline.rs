@@ -28,17 +28,17 @@ const PREFETCH_WAVES: usize = 4;
 /// Files in one wave at most: small files make many requests, and smaller waves
 /// let reading run ahead in smaller steps.
 const WAVE_FILES: usize = 4096;
-/// Each fetched wave is decoded in units of about this fraction of `wave_bytes`
-/// of stored bytes (four or five to a full wave), each handed on as soon as it
-/// is decoded. A wave stays the unit of a parallel
-/// fetch (many requests in flight), while the text decoded ahead of the writer
-/// is counted in smaller units: on large files a wave of 8 MiB stored is about
-/// 50 MB of text.
+/// Each fetched wave is decoded in units cut as waves are, at `wave_bytes` divided
+/// by this, and each unit is handed on as soon as it is decoded. A wave stays the
+/// unit of a parallel fetch (many requests in flight), while the text decoded
+/// ahead of the writer is counted in smaller units: on large files a wave of
+/// 8 MiB stored is about 50 MB of text.
 const DECODE_UNITS_PER_WAVE: u64 = 4;
-/// Decoded units waiting for the writer at most: as much text as one wave, so
-/// that a partition of up to a wave is decoded while the one before it is built
-/// (four waves of text, as before units, held 13-17 MB more at the peak for no
-/// gain in time; docs/BENCHMARKS.md).
+/// Decoded units waiting for the writer at most: about one wave of text when
+/// files are small against a unit, so that a partition of up to a wave is
+/// decoded while the one before it is built (four waves of text, as before
+/// units, held 13-17 MB more at the peak for no gain in time;
+/// docs/BENCHMARKS.md). A file of a quarter wave or more is a unit of its own.
 const DECODED_AHEAD: usize = DECODE_UNITS_PER_WAVE as usize;
 /// Partitions planned ahead of the reader and of the writer: enough to keep them
 /// busy, few enough that a listing far ahead is not held in memory.
@@ -311,16 +311,17 @@ pub(crate) fn decode_units(files: &[SourceFile], wave_bytes: u64) -> Vec<Range<u
 
 /// The decoding units of `files[wave]`, as index ranges into `files`.
 fn wave_units(files: &[SourceFile], wave: Range<usize>, wave_bytes: u64) -> Vec<Range<usize>> {
-    let unit_bytes = (wave_bytes / DECODE_UNITS_PER_WAVE).max(1);
-    waves(&files[wave.clone()], unit_bytes)
+    waves(&files[wave.clone()], wave_bytes / DECODE_UNITS_PER_WAVE)
         .into_iter()
         .map(|unit| wave.start + unit.start..wave.start + unit.end)
         .collect()
 }
 
-/// Split `files` into waves of at most `wave_bytes` stored bytes (at least one
-/// file) and [`WAVE_FILES`] files, the unit of parallel reading and decoding, as
-/// index ranges: the reader and the writer cut the same waves.
+/// Split `files` into waves, as index ranges: files are added to a wave until it
+/// holds `wave_bytes` stored bytes or more (so at least one file, and at most one
+/// file over) or [`WAVE_FILES`] files. A wave is the unit of parallel reading;
+/// the reader and the decoder cut the same waves, and [`decode_units`] cuts them
+/// again for decoding.
 pub(crate) fn waves(files: &[SourceFile], wave_bytes: u64) -> Vec<Range<usize>> {
     let mut waves = Vec::new();
     let mut start = 0;

@@ -387,12 +387,17 @@ fn every_file_keeps_its_own_decoding_whatever_the_wave_and_unit_sizes() {
     let trail = dir.path().join("trail");
     let mut contents = BTreeMap::new();
     for minute in 0..9 {
-        // Files of different sizes, so that waves and their units cut unevenly.
+        // Files of 0 to 3 records of about 125 bytes, so that waves of 400 and
+        // 1,000 bytes hold two or three units, of one to three files; the
+        // trailing newlines make every file's bytes, empty ones too, its own.
         let records: Vec<String> = (0..minute % 4)
             .map(|i| record(10 + minute * 4 + i, "Get"))
             .collect();
         let key = write_log(&trail, "us-east-1", minute, &records);
-        contents.insert(key.clone(), std::fs::read(trail.join(&key)).unwrap());
+        let mut bytes = std::fs::read(trail.join(&key)).unwrap();
+        bytes.extend(std::iter::repeat_n(b'\n', minute as usize));
+        std::fs::write(trail.join(&key), &bytes).unwrap();
+        contents.insert(key, bytes);
     }
     let broken = write_log(&trail, "us-east-1", 9, &["{]".to_string()]);
     let archived_records: u64 = (0..9u64).map(|minute| minute % 4).sum();
